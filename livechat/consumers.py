@@ -1,0 +1,138 @@
+"""/ws/chat: parse a frame, call one service, answer. The hub owns the socket's writes."""
+
+import json
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError
+
+from accounts.selectors import user_public
+from accounts.tokens import AccessTokenExpired, AccessTokenInvalid, access_token_verify
+
+from . import metrics, services
+from .hub import Hub
+
+logger = logging.getLogger(__name__)
+
+FRAME_TYPES = {"ping", "auth", "message"}
+
+
+def _active_user(user_id: int):
+    from accounts.models import User
+
+    return User.objects.filter(pk=user_id, is_active=True).first()
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message):
+        # Channels runs aclose_old_connections (a thread hop) before every handler;
+        # handlers here touch the database only through database_sync_to_async,
+        # which closes stale connections itself, so frames skip that hop.
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def connect(self):
+        await self.accept()
+        self.hub = await Hub.get()
+        self.conn = self.hub.attach(self.base_send)
+
+    async def disconnect(self, code):
+        if hasattr(self, "conn"):
+            self.hub.detach(self.conn)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        conn = self.conn
+        conn.last_seen = time.monotonic()
+        raw = text_data if text_data is not None else bytes_data
+        if raw is not None and len(raw) > settings.CHAT_MAX_FRAME_BYTES:
+            conn.sink.close(1009)  # the server in front normally refuses it first
+            return
+        frame = parse_frame(text_data)
+        if frame is None:
+            conn.send({"type": "error", "reason": "bad_request"})
+            return
+        kind = frame["type"]
+        if kind == "ping":
+            conn.send({"type": "pong"})
+        elif kind == "auth":
+            await self.on_auth(frame)
+        else:
+            await self.on_message(frame)
+
+    async def on_auth(self, frame):
+        conn = self.conn
+        try:
+            claims = access_token_verify(frame.get("token"))
+        except AccessTokenExpired:
+            conn.send({"type": "refresh"})
+            return
+        except AccessTokenInvalid:
+            conn.send({"type": "auth_failed"})
+            return
+        try:
+            user = await database_sync_to_async(_active_user)(claims.user_id)
+        except (DatabaseError, InterfaceError):
+            conn.send({"type": "error", "reason": "unavailable"})
+            return
+        if user is None:
+            if conn.user is not None:
+                self.hub.demote(conn)
+            conn.send({"type": "auth_failed"})
+            return
+        public = user_public(user=user, with_email=True)
+        self.hub.authenticate(conn, public, claims.exp)
+        conn.send({"type": "auth", "user": public})
+
+    async def on_message(self, frame):
+        conn = self.conn
+        client_id = frame.get("client_id")
+        echo = client_id if isinstance(client_id, (str, int, float, bool)) or client_id is None else None
+
+        def failed(reason):
+            metrics.FAILURES.labels(reason=reason).inc()
+            conn.send({"type": "message_failed", "client_id": echo, "reason": reason})
+
+        if conn.user is None:
+            return failed("unauthenticated")
+        if conn.auth_exp <= time.time():
+            self.hub.demote(conn)
+            failed("token_expired")
+            conn.send({"type": "refresh"})
+            return
+        started = time.perf_counter()
+        try:
+            result = await database_sync_to_async(services.message_send)(
+                user_id=conn.user_id, subject=frame.get("subject"), body=frame.get("body"), client_id=client_id
+            )
+        except services.MessageInvalid:
+            return failed("invalid")
+        except services.MessageRateLimited:
+            return failed("rate_limited")
+        except services.SenderInactive:
+            self.hub.demote(conn)
+            conn.send({"type": "auth_failed"})
+            return failed("unauthenticated")
+        except (DatabaseError, InterfaceError) as exc:
+            logger.warning("message not stored: %s", type(exc).__name__, extra={"conn": conn.id})
+            return failed("unavailable")
+        metrics.SEND_LATENCY.observe(time.perf_counter() - started)
+        if not result.created:
+            conn.send({"type": "message", "message": result.payload})
+
+
+def parse_frame(text: str | None) -> dict | None:
+    """A JSON object with a known type, or None."""
+    if text is None:
+        return None
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str) or frame["type"] not in FRAME_TYPES:
+        return None
+    return frame

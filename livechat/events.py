@@ -1,0 +1,62 @@
+"""The one place that talks to the channel layer. Events leave only after commit.
+
+Each event goes two ways: straight into this process's hub (its own sockets never
+wait for the broker, and keep working while Redis is down) and, with Redis, as one
+PUBLISH to the group every replica's hub subscribes to. A hub drops what it already
+delivered, so the echo of its own publish costs nothing; a lost publish is repaired
+from storage by the receiving hubs (prev_id and the tail poll, see hub.py).
+"""
+
+import asyncio
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+
+from . import metrics
+
+logger = logging.getLogger(__name__)
+
+GROUP = "chat"
+PUBLISH_TIMEOUT_S = 2.0
+
+
+def message_created_on_commit(payload: dict) -> None:
+    """payload: the Message object of the contract, user with email."""
+    transaction.on_commit(lambda: _publish({"type": "chat.message", "message": payload}))
+
+
+def message_deleted_on_commit(message_ids: list[int]) -> None:
+    if message_ids:
+        transaction.on_commit(lambda: _publish({"type": "chat.deleted", "ids": list(message_ids)}))
+
+
+def user_deactivated(user_id: int) -> None:
+    """Called after commit by accounts.services.user_set_active."""
+    _publish({"type": "chat.deactivated", "user_id": user_id})
+
+
+def _publish(event: dict) -> None:
+    from .hub import Hub
+
+    hub = Hub.current()
+    if hub is not None:
+        hub.loop.call_soon_threadsafe(hub.inbox.put_nowait, event)
+    if not settings.REDIS_URL:
+        return
+    if hub is not None:
+        # Fire and forget on the hub's loop: the sender's answer does not wait for Redis.
+        asyncio.run_coroutine_threadsafe(_publish_remote(event), hub.loop)
+    else:  # a management command or the admin in a process without sockets
+        async_to_sync(_publish_remote)(event)
+
+
+async def _publish_remote(event: dict) -> None:
+    try:
+        await asyncio.wait_for(get_channel_layer().group_send(GROUP, event), PUBLISH_TIMEOUT_S)
+        metrics.PUBLISHES.inc()
+    except Exception as exc:  # noqa: BLE001 - the broker is best effort by design
+        metrics.FAILURES.labels(reason="publish").inc()
+        logger.warning("publish to the channel layer failed (%s); peers will repair from storage", type(exc).__name__)

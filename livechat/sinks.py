@@ -1,0 +1,107 @@
+"""How the hub writes one encoded frame to one socket.
+
+Under daphne the ASGI `send` is `partial(server.handle_reply, protocol)`; the hub
+writes the already-encoded UTF-8 bytes straight into that autobahn protocol: no
+per-socket coroutine, dispatch, thread hop or encode. It also reads the Twisted
+transport's unsent bytes, so a client that stops reading is cut off once its
+backlog passes the bound and never slows anyone else. Any other ASGI server gets a
+bounded per-socket queue drained by one writer task.
+"""
+
+import asyncio
+import functools
+import logging
+
+from . import metrics
+
+logger = logging.getLogger(__name__)
+
+
+class Frame:
+    """One frame encoded once: text for ASGI, bytes for the transport."""
+
+    __slots__ = ("text", "data")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.data = text.encode("utf-8")
+
+
+class DaphneSink:
+    __slots__ = ("protocol", "limit", "closed")
+
+    def __init__(self, protocol, limit: int):
+        self.protocol = protocol
+        self.limit = limit
+        self.closed = False
+
+    def backlog(self) -> int:
+        transport = self.protocol.transport
+        try:
+            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        except AttributeError:
+            return 0
+
+    def write(self, frame: Frame) -> None:
+        if self.closed:
+            return
+        protocol = self.protocol
+        if protocol.state != protocol.STATE_OPEN:
+            return
+        if self.backlog() > self.limit:
+            self.closed = True
+            metrics.SLOW_READERS.inc()
+            logger.info("cutting off a socket that does not read", extra={"backlog": self.backlog()})
+            protocol.dropConnection(abort=True)
+            return
+        protocol.sendMessage(frame.data, False)
+
+    def close(self, code: int) -> None:
+        if not self.closed and self.protocol.state == self.protocol.STATE_OPEN:
+            self.closed = True
+            self.protocol.sendClose(code=code)
+
+
+class QueueSink:
+    """Generic ASGI: a bounded queue per socket, drained in order by one task."""
+
+    MAX_FRAMES = 256
+
+    def __init__(self, send):
+        self.send = send
+        self.queue: asyncio.Queue = asyncio.Queue(self.MAX_FRAMES)
+        self.closed = False
+        self.task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self):
+        try:
+            while True:
+                message = await self.queue.get()
+                await self.send(message)
+                if message["type"] == "websocket.close":
+                    return
+        except Exception:  # noqa: BLE001 - the socket is gone; the consumer's disconnect cleans up
+            self.closed = True
+
+    def write(self, frame: Frame) -> None:
+        if self.closed:
+            return
+        try:
+            self.queue.put_nowait({"type": "websocket.send", "text": frame.text})
+        except asyncio.QueueFull:
+            metrics.SLOW_READERS.inc()
+            self.close(1008)
+
+    def close(self, code: int) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait({"type": "websocket.close", "code": code})
+
+
+def sink_for(send, limit: int):
+    if isinstance(send, functools.partial) and send.args and hasattr(send.args[0], "sendMessage"):
+        return DaphneSink(send.args[0], limit)
+    return QueueSink(send)
