@@ -128,7 +128,9 @@ def refresh_rotate(*, secret: str) -> IssuedSession:
     if not secret or len(secret) > REFRESH_SECRET_MAX_LEN:
         raise RefreshRejected()
     token_hash = refresh_secret_hash(secret)
-    live = Q(token_hash=token_hash, revoked_at__isnull=True, expires_at__gt=Now(), user__is_active=True)
+    # No join in these UPDATEs: PostgreSQL re-checks a waiting UPDATE's WHERE against
+    # the committed row only for the row itself, not inside a subquery.
+    live = Q(token_hash=token_hash, revoked_at__isnull=True, expires_at__gt=Now())
     with transaction.atomic():
         won = RefreshToken.objects.filter(live, used_at__isnull=True).update(used_at=Now())
         if not won:
@@ -137,7 +139,9 @@ def refresh_rotate(*, secret: str) -> IssuedSession:
             ).update(grace_used=True)
         if won:
             token = RefreshToken.objects.select_related("user").get(token_hash=token_hash)
-            return _session_issue(user=token.user, family=token.family)
+            if token.user.is_active:
+                return _session_issue(user=token.user, family=token.family)
+            raise RefreshRejected()
     _refresh_reuse_check(token_hash=token_hash)
     raise RefreshRejected()
 
