@@ -65,7 +65,10 @@ def message_check(*, subject, body, client_id) -> tuple[str, str, str | None]:
 def message_send(*, user_id: int, subject, body, client_id=None, room_id: int = DEFAULT_ROOM_ID) -> SendResult:
     subject, body, client_id = message_check(subject=subject, body=body, client_id=client_id)
     with transaction.atomic():
-        room = Room.objects.select_for_update().get(pk=room_id)
+        room = Room.objects.select_for_update().filter(pk=room_id).first()
+        if room is None:  # a fresh or flushed database: the room appears with its first message
+            Room.objects.get_or_create(pk=room_id, defaults={"name": f"room {room_id}"})
+            room = Room.objects.select_for_update().get(pk=room_id)
         user = User.objects.filter(pk=user_id, is_active=True).first()
         if user is None:
             raise SenderInactive()
