@@ -29,7 +29,7 @@ class MessageListApi(APIView):
         responses={200: dict},
     )
     def get(self, request):
-        params = self.FilterSerializer(data=request.query_params)
+        params = self.FilterSerializer(data=request.query_params.dict())  # "limit=" is an error, not a default
         params.is_valid(raise_exception=True)
         data = params.validated_data
         messages, has_more = message_page(
