@@ -51,8 +51,11 @@ services: system-deps
 	  echo "starting Redis"; mkdir -p /var/lib/redis /var/log/redis; \
 	  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
 	    --dir /var/lib/redis --logfile /var/log/redis/ci.log; }
-	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
-	  echo "error: PostgreSQL or Redis did not come up; see /var/log/postgresql and /var/log/redis" >&2; exit 1
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli ping >/dev/null 2>&1 && break; sleep 1; done; \
+	  pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli ping >/dev/null 2>&1 || { \
+	  echo "error: PostgreSQL or Redis did not come up; see /var/log/postgresql and /var/log/redis" >&2; exit 1; }
+	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='chat'" | grep -q 1 || \
+	  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE chat"
 
 test: dev-venv services
 	$(PY) -m pytest

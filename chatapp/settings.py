@@ -143,7 +143,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "chat"},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHAT_LAYER_PREFIX", "chat")},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -220,6 +220,10 @@ CHAT_IDLE_TIMEOUT_S = env_int("CHAT_IDLE_TIMEOUT", 75)
 CHAT_SOCKET_BACKLOG_BYTES = 1024 * 1024
 CHAT_PRESENCE_TTL_S = env_int("CHAT_PRESENCE_TTL", 15)
 CHAT_TAIL_POLL_S = 2.0
+# Fault injection for the ordering tests (never set in production): drop this fraction of
+# PUBLISHes, and delay the others by up to this many milliseconds.
+CHAT_FAULT_PUBLISH_DROP = float(env_str("CHAT_FAULT_PUBLISH_DROP", "0") or 0)
+CHAT_FAULT_PUBLISH_DELAY_MS = env_int("CHAT_FAULT_PUBLISH_DELAY_MS", 0)
 
 # ---- HTTP security ------------------------------------------------------------
 USE_X_FORWARDED_HOST = False

@@ -9,6 +9,7 @@ from storage by the receiving hubs (prev_id and the tail poll, see hub.py).
 
 import asyncio
 import logging
+import random
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -54,6 +55,10 @@ def _publish(event: dict) -> None:
 
 
 async def _publish_remote(event: dict) -> None:
+    if settings.CHAT_FAULT_PUBLISH_DELAY_MS:
+        await asyncio.sleep(random.uniform(0, settings.CHAT_FAULT_PUBLISH_DELAY_MS) / 1000)
+    if settings.CHAT_FAULT_PUBLISH_DROP and random.random() < settings.CHAT_FAULT_PUBLISH_DROP:
+        return
     try:
         await asyncio.wait_for(get_channel_layer().group_send(GROUP, event), PUBLISH_TIMEOUT_S)
         metrics.PUBLISHES.inc()

@@ -102,7 +102,10 @@ class Hub:
         """SIGTERM: say goodbye (1001) to every socket and leave the presence set."""
         self.stopping = True
         for conn in list(self.conns):
-            conn.sink.close(1001)
+            try:
+                conn.sink.close(1001)
+            except Exception:  # noqa: BLE001 - one broken socket must not stop the drain
+                logger.exception("could not close a socket")
         try:
             await asyncio.wait_for(self.store.remove(), 2)
         except Exception as exc:  # noqa: BLE001 - the TTL removes us anyway

@@ -59,7 +59,8 @@ class DaphneSink:
     def close(self, code: int) -> None:
         if not self.closed and self.protocol.state == self.protocol.STATE_OPEN:
             self.closed = True
-            self.protocol.sendClose(code=code)
+            # sendClose() only takes 1000 and 3000-4999; 1001 (going away) and 1009 are the server's to send.
+            self.protocol.sendCloseFrame(code=code, isReply=False)
 
 
 class QueueSink:
