@@ -185,6 +185,9 @@ class Hub:
 
     async def _catch_up(self, last_id: int):
         if self.last_id is not None and last_id > self.last_id:
+            if not self.conns:  # nobody to deliver to
+                self.last_id = last_id
+                return
             await self._fill(before=last_id + 1)
 
     async def _fill(self, *, before: int):
@@ -239,19 +242,19 @@ class Hub:
                 await asyncio.sleep(1)
 
     async def _tail_poll(self):
-        """Finds messages whose publish never arrived and nothing followed them yet."""
+        """Finds messages whose publish never arrived and that nothing followed yet.
+        The starting point is read when the hub starts, before any socket can have missed anything."""
         while True:
-            await asyncio.sleep(settings.CHAT_TAIL_POLL_S)
-            if not self.conns:
-                continue
             try:
                 last = await database_sync_to_async(selectors.room_last_message_id)()
-            except Exception:  # noqa: BLE001
-                continue
-            if self.last_id is None:
-                self.last_id = last
-            elif last > self.last_id:
-                self.inbox.put_nowait({"type": "chat.tail", "last_id": last})
+            except Exception:  # noqa: BLE001 - storage away: try again next round
+                last = None
+            if last is not None:
+                if self.last_id is None:
+                    self.last_id = last
+                elif last > self.last_id:
+                    self.inbox.put_nowait({"type": "chat.tail", "last_id": last})
+            await asyncio.sleep(settings.CHAT_TAIL_POLL_S)
 
     # ---- presence ---------------------------------------------------------------------
     def _presence_changed(self):

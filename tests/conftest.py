@@ -25,8 +25,8 @@ def fresh_database(name: str) -> str:
 def cluster_factory():
     started = []
 
-    def make(replicas=3, port=8200, redis_db=14, database="chat_cluster_test", **env):
-        redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+    def make(replicas=3, port=8200, redis_db=14, database="chat_cluster_test", redis_url=None, **env):
+        redis_url = redis_url or f"redis://127.0.0.1:6379/{redis_db}"
         redis.Redis.from_url(redis_url).flushdb()
         settings_env = {
             "DATABASE_URL": env.pop("DATABASE_URL", None) or fresh_database(database),
