@@ -19,6 +19,9 @@ from .throttles import LoginIpThrottle, RefreshIpThrottle, RegisterEmailThrottle
 
 REFRESH_COOKIE = "refresh"
 REFRESH_COOKIE_PATH = "/api/"
+# Not a secret: tells the page's script that a refresh cookie (HttpOnly, unreadable to it)
+# probably exists, so a guest's page load does not ask /api/refresh_credentials for nothing.
+HINT_COOKIE = "signed_in"
 # Long enough for any real password, short enough that hashing it costs nothing odd.
 PASSWORD_MAX_LENGTH = 4096
 BAD_CREDENTIALS = "No active account found with the given credentials"
@@ -48,11 +51,19 @@ def _session_response(request: HttpRequest, session: services.IssuedSession, cod
         httponly=True,
         samesite="Strict",
     )
+    response.set_cookie(
+        HINT_COOKIE,
+        "1",
+        max_age=int(settings.REFRESH_TOKEN_LIFETIME.total_seconds()),
+        secure=request.is_secure(),
+        samesite="Strict",
+    )
     return response
 
 
 def _clear_cookie(response: Response) -> Response:
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, samesite="Strict")
+    response.delete_cookie(HINT_COOKIE, samesite="Strict")
     return response
 
 
