@@ -11,6 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatapp import metrics
 from chatapp.origin import origin_allowed
 
 from . import services
@@ -120,9 +121,12 @@ class LoginApi(APIView):
         try:
             session = services.user_login(email=data.validated_data["email"], password=data.validated_data["password"])
         except services.LoginThrottled as exc:
+            metrics.LOGINS.labels(outcome="throttled").inc()
             raise Throttled(wait=exc.retry_after) from None
         except services.LoginFailed:
+            metrics.LOGINS.labels(outcome="failed").inc()
             return Response({"detail": BAD_CREDENTIALS}, status.HTTP_401_UNAUTHORIZED)
+        metrics.LOGINS.labels(outcome="ok").inc()
         return _session_response(request, session)
 
 
@@ -136,7 +140,9 @@ class RefreshApi(APIView):
         try:
             session = services.refresh_rotate(secret=request.COOKIES.get(REFRESH_COOKIE, ""))
         except services.RefreshRejected:
+            metrics.REFRESHES.labels(outcome="rejected").inc()
             return _clear_cookie(Response({"detail": BAD_REFRESH}, status.HTTP_401_UNAUTHORIZED))
+        metrics.REFRESHES.labels(outcome="ok").inc()
         return _session_response(request, session)
 
     @extend_schema(request=None, responses={200: SessionSerializer})

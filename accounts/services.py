@@ -152,9 +152,7 @@ def _refresh_reuse_check(*, token_hash: str) -> None:
     reused = RefreshToken.objects.filter(
         token_hash=token_hash, used_at__lte=Now() - settings.REFRESH_GRACE_PERIOD
     ).values_list("family", flat=True)
-    families = list(reused)
-    if families:
-        RefreshToken.objects.filter(family__in=families, revoked_at__isnull=True).update(revoked_at=Now())
+    refresh_families_revoke(families=set(reused))
 
 
 def refresh_revoke(*, secret: str) -> None:
@@ -162,7 +160,12 @@ def refresh_revoke(*, secret: str) -> None:
     if not secret or len(secret) > REFRESH_SECRET_MAX_LEN:
         return
     families = RefreshToken.objects.filter(token_hash=refresh_secret_hash(secret)).values_list("family", flat=True)
-    RefreshToken.objects.filter(family__in=list(families), revoked_at__isnull=True).update(revoked_at=Now())
+    refresh_families_revoke(families=set(families))
+
+
+def refresh_families_revoke(*, families: set) -> int:
+    """Revokes every token of these sign-ins; returns how many were still live."""
+    return RefreshToken.objects.filter(family__in=list(families), revoked_at__isnull=True).update(revoked_at=Now())
 
 
 def password_change(*, user: User, new_password: str) -> IssuedSession:

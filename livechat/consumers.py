@@ -12,7 +12,9 @@ from django.db import DatabaseError, InterfaceError
 from accounts.selectors import user_public
 from accounts.tokens import AccessTokenExpired, AccessTokenInvalid, access_token_verify
 
-from . import metrics, services
+from chatapp import metrics
+
+from . import services
 from .hub import Hub
 
 logger = logging.getLogger(__name__)

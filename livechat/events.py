@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from . import metrics
+from chatapp import metrics
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,9 @@ from django.conf import settings
 
 from accounts.models import User
 
-from . import metrics, selectors
+from chatapp import metrics
+
+from . import selectors
 from .events import GROUP
 from .presence import LocalState, RemoteView, presence_store, totals
 from .sinks import Frame, sink_for

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import logging
 
-from . import metrics
+from chatapp import metrics
 
 logger = logging.getLogger(__name__)
 
