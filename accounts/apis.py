@@ -79,7 +79,7 @@ def _check_cookie_origin(request) -> None:
 class RegisterApi(APIView):
     throttle_classes = [RegisterIpThrottle, RegisterEmailThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class RegisterInputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
         name = serializers.CharField(max_length=50, trim_whitespace=True)
         password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False)
@@ -95,9 +95,9 @@ class RegisterApi(APIView):
                 raise serializers.ValidationError({"password": list(exc.messages)}) from None
             return attrs
 
-    @extend_schema(request=InputSerializer, responses={201: UserSerializer})
+    @extend_schema(request=RegisterInputSerializer, responses={201: UserSerializer})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             user = services.user_register(**data.validated_data)
@@ -109,14 +109,14 @@ class RegisterApi(APIView):
 class LoginApi(APIView):
     throttle_classes = [LoginIpThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class LoginInputSerializer(serializers.Serializer):
         email = serializers.CharField(max_length=254)
         password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False)
         name = serializers.CharField(required=False, allow_blank=True)  # accepted and ignored
 
-    @extend_schema(request=InputSerializer, responses={200: SessionSerializer})
+    @extend_schema(request=LoginInputSerializer, responses={200: SessionSerializer})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.LoginInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             session = services.user_login(email=data.validated_data["email"], password=data.validated_data["password"])
@@ -163,13 +163,13 @@ class LogoutApi(APIView):
 class ChangePasswordApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class ChangePasswordInputSerializer(serializers.Serializer):
         old_password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False)
         new_password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False)
 
-    @extend_schema(request=InputSerializer, responses={200: SessionSerializer})
+    @extend_schema(request=ChangePasswordInputSerializer, responses={200: SessionSerializer})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.ChangePasswordInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = request.user
         if not user.check_password(data.validated_data["old_password"]):

@@ -9,7 +9,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -57,10 +56,6 @@ def access_token_verify(raw: str) -> AccessClaims:
         raise AccessTokenExpired() from None
     except (TokenError, KeyError, TypeError, ValueError):
         raise AccessTokenInvalid() from None
-
-
-class AccessTokenAuthentication(JWTAuthentication):
-    """simplejwt's DRF authentication; it also refuses users that are no longer active."""
 
 
 def refresh_secret_new() -> str:

@@ -318,3 +318,13 @@ def test_refresh_secret_is_not_an_access_token(api, user, login):
     secret = login().cookies["refresh"].value
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert api.post("/api/change_password", {}, format="json").status_code == 401
+
+
+def test_openapi_schema_lists_the_api(api):
+    r = api.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert r.status_code == 200
+    import json
+
+    schema = json.loads(r.content)
+    for path in ("/api/register", "/api/login", "/api/refresh_credentials", "/api/logout", "/api/change_password", "/api/messages"):
+        assert path in schema["paths"], path

@@ -32,7 +32,7 @@ class Command(BaseCommand):
         if since:
             messages = messages.filter(ts__gte=to_ns(parse_when(since, "--since")))
         try:
-            out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
+            out = open(output, "w", newline="", encoding="utf-8") if output else self.stdout._out
         except OSError as exc:
             raise CommandError(f"cannot write {output}: {exc.strerror}") from None
         total = messages.count()
