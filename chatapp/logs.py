@@ -28,11 +28,26 @@ class JsonFormatter(logging.Formatter):
 
 
 class RequestIdFilter(logging.Filter):
+    """Kept for handlers configured by hand; records already carry the id (below)."""
+
     def filter(self, record):
-        rid = request_id.get()
-        if rid and not hasattr(record, "request_id"):
-            record.request_id = rid
         return True
+
+
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args, **kwargs):
+    record = _base_factory(*args, **kwargs)
+    rid = request_id.get()
+    if rid:
+        record.request_id = rid
+    return record
+
+
+if not getattr(logging.getLogRecordFactory(), "_chat", False):
+    _record_with_request_id._chat = True
+    logging.setLogRecordFactory(_record_with_request_id)
 
 
 class RequestIdMiddleware:
@@ -44,10 +59,9 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         rid = request.META.get("HTTP_X_REQUEST_ID", "")[:64] or uuid.uuid4().hex[:16]
-        token = request_id.set(rid)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id.reset(token)
+        # Not reset afterwards: Django logs 4xx/5xx responses after the middleware chain
+        # returns, and that line should carry the id too. The next request sets its own.
+        request_id.set(rid)
+        response = self.get_response(request)
         response["X-Request-ID"] = rid
         return response

@@ -209,3 +209,41 @@ async def test_reader_that_never_reads_is_cut_off_and_others_keep_their_pace(clu
     assert cut and float(cut[0].split()[-1]) >= 1, cut
     sleeper.transport.abort()
     await close_all([healthy, sender])
+
+
+async def test_every_frame_through_daphne(cluster):
+    token, user = register_and_login(cluster.url, "frames@example.com", "Frames")
+    client = await ChatClient(ws_url(cluster.nginx_port)).connect()
+    await client.send({"type": "ping"})
+    await client.send({"type": "auth", "token": "not a token"})
+    await client.send({"type": "nonsense"})
+    await client.send({"type": "message", "body": "x", "client_id": "anon"})
+    await client.ws.send(b"\x00binary")
+    await client.send({"type": "auth", "token": token})
+    kinds = ["pong", "auth_failed", "error", "message_failed", "error", "auth"]
+    assert await client.wait(lambda: [f["type"] for f in client.frames if f["type"] != "user_count"] == kinds, 5), client.frames
+    assert [f for f in client.frames if f["type"] == "auth"][0]["user"] == user
+    await client.close()
+
+
+def test_a_replica_starts_while_postgres_and_redis_are_unreachable(tmp_path):
+    import subprocess
+    import sys
+    import urllib.request
+
+    from chatapp.cluster import BASE_DIR, wait_http
+
+    env = {
+        "PATH": "/usr/bin:/bin", "DATABASE_URL": "postgres://postgres@127.0.0.1:1/none",
+        "REDIS_URL": "redis://127.0.0.1:1/0", "DJANGO_SECRET_KEY": "k" * 60,
+    }
+    process = subprocess.Popen([sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", "8299"], cwd=BASE_DIR,
+                               env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_http("http://127.0.0.1:8299/healthz", 20)
+        with pytest.raises(urllib.error.HTTPError) as not_ready:
+            urllib.request.urlopen("http://127.0.0.1:8299/readyz", timeout=10)
+        assert not_ready.value.code == 503
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -328,3 +328,34 @@ def test_openapi_schema_lists_the_api(api):
     schema = json.loads(r.content)
     for path in ("/api/register", "/api/login", "/api/refresh_credentials", "/api/logout", "/api/change_password", "/api/messages"):
         assert path in schema["paths"], path
+
+
+def test_register_throttled_per_email(api, settings):
+    from accounts.throttles import RegisterEmailThrottle
+
+    RegisterEmailThrottle.THROTTLE_RATES = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "register_email": "2/hour"}
+    try:
+        for _ in range(2):
+            api.post("/api/register", {"email": "Same@example.com", "name": "x", "password": "1"}, format="json")
+        r = api.post("/api/register", {"email": "same@EXAMPLE.com", "name": "x", "password": PASSWORD}, format="json")
+        assert r.status_code == 429 and "Retry-After" in r
+        r = api.post("/api/register", {"email": "other@example.com", "name": "x", "password": PASSWORD}, format="json")
+        assert r.status_code == 201
+    finally:
+        del RegisterEmailThrottle.THROTTLE_RATES
+
+
+def test_logs_are_json_lines_with_request_id_and_no_secrets(api, user, caplog):
+    import json as _json
+    import logging
+
+    from chatapp.logs import JsonFormatter
+
+    with caplog.at_level(logging.INFO):
+        r = api.post("/api/login", {"email": "alice@example.com", "password": "wrong password!"}, format="json",
+                     HTTP_X_REQUEST_ID="req-123")
+    assert r["X-Request-ID"] == "req-123"
+    lines = [JsonFormatter().format(record) for record in caplog.records]
+    assert lines and all(_json.loads(line)["msg"] for line in lines)
+    assert any(_json.loads(line).get("request_id") == "req-123" for line in lines)
+    assert not any("wrong password!" in line for line in lines)

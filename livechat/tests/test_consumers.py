@@ -221,3 +221,20 @@ async def test_oversized_frame_closes_with_1009(sockets):
     while closed["type"] != "websocket.close":
         closed = await ws.receive_output(timeout=3)
     assert closed["code"] == 1009
+
+
+async def test_idle_socket_is_closed(sockets, settings):
+    from livechat import hub as hub_module
+
+    settings.CHAT_IDLE_TIMEOUT_S = 0.5
+    original = hub_module.SWEEP_S
+    hub_module.SWEEP_S = 0.2
+    try:
+        ws = await sockets()
+        await asyncio.sleep(1.2)
+        closed = await ws.receive_output(timeout=3)
+        while closed["type"] != "websocket.close":
+            closed = await ws.receive_output(timeout=3)
+        assert closed["code"] == 1000
+    finally:
+        hub_module.SWEEP_S = original
