@@ -17,26 +17,48 @@ from chatapp import metrics
 logger = logging.getLogger(__name__)
 
 
-class Frame:
-    """One frame encoded once: text for ASGI, bytes for the transport."""
+def ws_text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented RFC 6455 text frame, as a server sends it."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
 
-    __slots__ = ("text", "data")
+
+class Frame:
+    """One frame encoded once: text for ASGI, and the whole websocket frame on the wire."""
+
+    __slots__ = ("text", "wire")
 
     def __init__(self, text: str):
         self.text = text
-        self.data = text.encode("utf-8")
+        self.wire = ws_text_frame(text.encode("utf-8"))
 
 
 class DaphneSink:
-    __slots__ = ("protocol", "limit", "closed")
+    """Writes the prepared frame with one send() on the socket when nothing is queued in
+    Twisted's buffer (the common case), else appends it to that buffer, which keeps the
+    order. Twisted's own write path would register and unregister the socket with epoll
+    for every frame: two extra system calls per socket per message.
+    Compression is never negotiated by daphne, so frames need no per-socket work."""
+
+    __slots__ = ("protocol", "transport", "sock", "limit", "closed")
 
     def __init__(self, protocol, limit: int):
         self.protocol = protocol
+        self.transport = protocol.transport
+        tcp = getattr(self.transport, "socket", None)
+        plain = not getattr(self.transport, "TLS", False) and hasattr(self.transport, "_tempDataLen")
+        self.sock = tcp if (tcp is not None and plain) else None
         self.limit = limit
         self.closed = False
 
     def backlog(self) -> int:
-        transport = self.protocol.transport
+        transport = self.transport
         try:
             return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
         except AttributeError:
@@ -48,13 +70,26 @@ class DaphneSink:
         protocol = self.protocol
         if protocol.state != protocol.STATE_OPEN:
             return
-        if self.backlog() > self.limit:
+        backlog = self.backlog()
+        if backlog > self.limit:
             self.closed = True
             metrics.SLOW_READERS.inc()
-            logger.info("cutting off a socket that does not read", extra={"backlog": self.backlog()})
+            logger.info("cutting off a socket that does not read", extra={"backlog": backlog})
             protocol.dropConnection(abort=True)
             return
-        protocol.sendMessage(frame.data, False)
+        wire = frame.wire
+        if backlog or self.sock is None:
+            self.transport.write(wire)
+            return
+        try:
+            sent = self.sock.send(wire)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # the peer is gone; Twisted notices on its next read
+            self.closed = True
+            return
+        if sent < len(wire):
+            self.transport.write(wire[sent:])
 
     def close(self, code: int) -> None:
         if not self.closed and self.protocol.state == self.protocol.STATE_OPEN:

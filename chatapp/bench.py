@@ -1,0 +1,365 @@
+"""The fan-out benchmark behind `manage.py chat_bench`.
+
+For each server under test (the product: one daphne process with PostgreSQL and
+Redis; the ceiling: a plain `websockets` broadcast server started here) it opens N
+sockets from W load processes (half of them signed in, on the product), has S
+senders send R messages/s in total for D seconds through the real protocol, and
+measures what reached every socket: deliveries/s, end-to-end latency (send → receipt,
+one clock), undelivered and duplicated deliveries, server CPU and RSS per socket, and
+the time to open the sockets. Figures of both servers come from the same run, so they
+can be compared as ratios on a noisy machine.
+"""
+
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+
+BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PASSWORD = "bench password 1234"
+
+
+# ---- the ceiling: a plain websockets broadcast server --------------------------------
+def baseline_server(port: int) -> None:
+    import websockets
+    from websockets.asyncio.server import broadcast, serve
+
+    clients = set()
+    counter = {"id": 0}
+
+    async def handler(ws):
+        clients.add(ws)
+        await ws.send(json.dumps({"type": "user_count", "authenticated": 0, "anonymous": len(clients)}))
+        try:
+            async for raw in ws:
+                frame = json.loads(raw)
+                if frame.get("type") == "message":
+                    counter["id"] += 1
+                    message = {"id": counter["id"], "prev_id": counter["id"] - 1, "body": frame["body"]}
+                    broadcast(clients, json.dumps({"type": "message", "message": message}))
+                elif frame.get("type") == "ping":
+                    await ws.send('{"type":"pong"}')
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            clients.discard(ws)
+
+    async def main():
+        async with serve(handler, "127.0.0.1", port, max_queue=None, ping_interval=None):
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+# ---- process helpers -------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def http(method, url, body=None, cookie=None):
+    headers = {"Content-Type": "application/json"}
+    if cookie:
+        headers["Cookie"] = cookie
+    request = urllib.request.Request(url, method=method, headers=headers,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, json.loads(response.read() or b"null"), response.headers
+
+
+# ---- load workers ---------------------------------------------------------------------
+def load_worker(url, count, tokens, ready, start, stop, results, seed):
+    asyncio.run(_load_worker(url, count, tokens, ready, start, stop, results, seed))
+
+
+async def _load_worker(url, count, tokens, ready, start, stop, results, seed):
+    import websockets
+
+    rng = random.Random(seed)
+    seen: list[dict] = []
+    latencies: list[int] = []
+    state = {"deliveries": 0, "duplicates": 0, "last_at": 0.0}
+
+    async def reader(ws, ids):
+        try:
+            async for raw in ws:
+                frame = json.loads(raw)
+                if frame["type"] != "message":
+                    continue
+                message = frame["message"]
+                body = message["body"]
+                if not body.startswith("bench "):
+                    continue
+                state["deliveries"] += 1
+                if message["id"] in ids:
+                    state["duplicates"] += 1
+                ids.add(message["id"])
+                latencies.append(time.time_ns() - int(body.split()[1]))
+                state["last_at"] = time.monotonic()
+        except websockets.ConnectionClosed:
+            pass
+
+    opened = time.monotonic()
+    sockets, tasks = [], []
+    for i in range(count):
+        for attempt in range(20):
+            try:
+                ws = await websockets.connect(url, max_queue=None, ping_interval=None, max_size=2**20)
+                break
+            except OSError:
+                await asyncio.sleep(0.1 * (attempt + 1))
+        else:
+            raise RuntimeError("could not open a socket")
+        if tokens and i % 2 == 0:
+            await ws.send(json.dumps({"type": "auth", "token": rng.choice(tokens)}))
+        ids: set = set()
+        seen.append(ids)
+        sockets.append(ws)
+        tasks.append(asyncio.create_task(reader(ws, ids)))
+    connect_s = time.monotonic() - opened
+    ready.put(connect_s)
+    while not start.is_set():
+        await asyncio.sleep(0.05)
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+    unique = [len(ids) for ids in seen]
+    results.put({"deliveries": state["deliveries"], "duplicates": state["duplicates"], "unique": unique,
+                 "latencies": latencies, "connect_s": connect_s, "last_at": state["last_at"]})
+    for ws in sockets:
+        ws.transport.abort()
+
+
+# ---- one server under test ------------------------------------------------------------
+@dataclass
+class Result:
+    server: str
+    sockets: int
+    senders: int
+    rate: float
+    duration: float
+    sent: int = 0
+    deliveries_offered_per_s: float = 0
+    deliveries_per_s: float = 0
+    undelivered: int = 0
+    duplicated: int = 0
+    p50_ms: float = 0
+    p95_ms: float = 0
+    p99_ms: float = 0
+    max_ms: float = 0
+    server_cpu_s: float = 0
+    cpu_us_per_delivery: float = 0
+    rss_kb_per_socket: float = 0
+    open_s: float = 0
+    client_cpu_s: float = 0
+    extra: dict = field(default_factory=dict)
+
+
+class ServerUnderTest:
+    def __init__(self, kind: str, port: int, env: dict):
+        self.kind, self.port, self.env = kind, port, env
+        self.process = None
+        self.tokens: list[str] = []
+        self.sender_tokens: list[str] = []
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}/ws/chat" if self.kind == "product" else f"ws://127.0.0.1:{self.port}/"
+
+    def start(self, senders: int, users: int):
+        if self.kind == "product":
+            subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=self.env, check=True)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(self.port)],
+                cwd=BASE_DIR, env=self.env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            from chatapp.cluster import wait_http
+
+            wait_http(f"http://127.0.0.1:{self.port}/healthz")
+            base = f"http://127.0.0.1:{self.port}"
+            stamp = time.time_ns()
+            for n in range(users + senders):
+                email = f"bench{stamp}-{n}@example.com"
+                http("POST", f"{base}/api/register", {"email": email, "name": f"Bench {n}", "password": PASSWORD})
+                token = http("POST", f"{base}/api/login", {"email": email, "password": PASSWORD})[1]["access"]
+                (self.sender_tokens if n < senders else self.tokens).append(token)
+        else:
+            self.process = subprocess.Popen([sys.executable, "-c", f"from chatapp.bench import baseline_server; baseline_server({self.port})"],
+                                            cwd=BASE_DIR, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+            self.sender_tokens = [None] * senders
+
+    def stop(self):
+        if self.process:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+async def _senders(url, tokens, rate, duration):
+    import websockets
+
+    per_sender = rate / len(tokens)
+    sockets = []
+    for token in tokens:
+        ws = await websockets.connect(url, max_queue=None, ping_interval=None)
+        if token:
+            await ws.send(json.dumps({"type": "auth", "token": token}))
+        sockets.append(ws)
+        asyncio.create_task(_drain(ws))
+    await asyncio.sleep(0.5)
+    sent = 0
+
+    async def run(ws, offset):
+        nonlocal sent
+        interval = 1 / per_sender
+        start = time.monotonic() + offset * interval / len(sockets)
+        n = 0
+        while True:
+            due = start + n * interval
+            if due - start >= duration:
+                return
+            await asyncio.sleep(max(0, due - time.monotonic()))
+            body = f"bench {time.time_ns()} " + "x" * 4
+            await ws.send(json.dumps({"type": "message", "body": body}))
+            sent += 1
+            n += 1
+
+    await asyncio.gather(*(run(ws, i) for i, ws in enumerate(sockets)))
+    return sent, sockets
+
+
+async def _drain(ws):
+    try:
+        async for _ in ws:
+            pass
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def run_one(server: ServerUnderTest, *, sockets: int, senders: int, rate: float, duration: float, workers: int,
+            progress=None) -> Result:
+    result = Result(server.kind, sockets, senders, rate, duration)
+    server.start(senders, users=min(50, max(1, sockets // 2)))
+    try:
+        ctx = mp.get_context("fork")
+        ready, results = ctx.Queue(), ctx.Queue()
+        start, stop = ctx.Event(), ctx.Event()
+        rss_before = rss_kb(server.process.pid)
+        per = [sockets // workers + (1 if i < sockets % workers else 0) for i in range(workers)]
+        procs = [ctx.Process(target=load_worker, args=(server.ws_url, n, server.tokens if server.kind == "product" else [],
+                                                        ready, start, stop, results, i)) for i, n in enumerate(per)]
+        opened = time.monotonic()
+        for p in procs:
+            p.start()
+        connect_times = [ready.get(timeout=600) for _ in procs]
+        result.open_s = round(time.monotonic() - opened, 2)
+        time.sleep(1.5)  # let presence pushes of the connection burst settle
+        result.rss_kb_per_socket = round((rss_kb(server.process.pid) - rss_before) / sockets, 1)
+        cpu0 = cpu_seconds(server.process.pid)
+        children0 = _children_cpu()
+        start.set()
+        started = time.monotonic()
+        sent, sender_sockets = asyncio.run(_send_and_wait(server, senders, rate, duration, progress))
+        elapsed = time.monotonic() - started
+        result.server_cpu_s = round(cpu_seconds(server.process.pid) - cpu0, 2)
+        stop.set()
+        stats = [results.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(30)
+        result.client_cpu_s = round(_children_cpu() - children0, 2)
+        deliveries = sum(s["deliveries"] for s in stats)
+        unique = sum(sum(s["unique"]) for s in stats)
+        latencies = sorted(x for s in stats for x in s["latencies"])
+        result.sent = sent
+        result.deliveries_offered_per_s = round(sent * sockets / duration)
+        last = max(s["last_at"] for s in stats) or started + elapsed
+        result.deliveries_per_s = round(deliveries / max(duration, last - started))
+        result.undelivered = sent * sockets - unique
+        result.duplicated = deliveries - unique
+        if latencies:
+            q = lambda p: round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] / 1e6, 1)  # noqa: E731
+            result.p50_ms, result.p95_ms, result.p99_ms = q(0.50), q(0.95), q(0.99)
+            result.max_ms = round(latencies[-1] / 1e6, 1)
+        result.cpu_us_per_delivery = round(result.server_cpu_s * 1e6 / max(1, deliveries), 2)
+        result.extra["slowest_worker_open_s"] = round(max(connect_times), 2)
+        return result
+    finally:
+        server.stop()
+
+
+def _children_cpu() -> float:
+    """CPU of this process's finished children (the load workers), in seconds."""
+    fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _send_and_wait(server, senders, rate, duration, progress):
+    task = asyncio.create_task(_senders(server.ws_url, server.sender_tokens, rate, duration))
+    if progress:
+        for _ in range(int(duration)):
+            await asyncio.sleep(1)
+            progress(1)
+    sent, sockets = await task
+    await asyncio.sleep(min(10, 2 + duration / 5))  # let the tail of the fan-out arrive
+    for ws in sockets:
+        ws.transport.abort()
+    return sent, sockets
+
+
+def history_bench(port: int, env: dict, messages: int, requests: int = 500) -> dict:
+    """p50/p99 of GET /api/messages pages with `messages` rows stored (PostgreSQL)."""
+    import psycopg
+
+    url = env["DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        count = conn.execute("SELECT count(*) FROM livechat_message").fetchone()[0]
+        if count < messages:
+            user = conn.execute("SELECT min(id) FROM accounts_user").fetchone()[0]
+            conn.execute(
+                "INSERT INTO livechat_message (room_id, user_id, ts, subject, body, client_id, prev_id) "
+                "SELECT 1, %s, 1700000000000000000 + g::bigint * 1000, '', 'history ' || g, NULL, NULL "
+                "FROM generate_series(1, %s) g", [user, messages - count])
+            conn.execute("ANALYZE livechat_message")
+        top = conn.execute("SELECT max(id) FROM livechat_message").fetchone()[0]
+    process = subprocess.Popen([sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(port)],
+                               cwd=BASE_DIR, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        from chatapp.cluster import wait_http
+
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        rng = random.Random(1)
+        times = []
+        for i in range(requests):
+            cursor = rng.randint(1, top)
+            path = f"/api/messages?before={cursor}&limit=50" if i % 2 else f"/api/messages?after={cursor}&limit=50"
+            t = time.perf_counter()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            times.append(time.perf_counter() - t)
+        times.sort()
+        return {"stored": max(count, messages), "requests": requests,
+                "p50_ms": round(statistics.median(times) * 1000, 2), "p99_ms": round(times[int(0.99 * len(times))] * 1000, 2)}
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -1,0 +1,87 @@
+import json
+import os
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from chatapp import bench
+
+
+class Command(BaseCommand):
+    help = (
+        "Fan-out benchmark: N sockets, S senders at R messages/s for D seconds, against the product "
+        "(one daphne process on PostgreSQL + Redis) and a plain `websockets` broadcast server (the ceiling), "
+        "in the same run. Prints a table (or --json)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--sockets", type=int, default=1000)
+        parser.add_argument("--senders", type=int, default=4)
+        parser.add_argument("--rate", type=float, default=50, help="messages per second, all senders together")
+        parser.add_argument("--duration", type=float, default=10)
+        parser.add_argument("--workers", type=int, default=2, help="load-client processes")
+        parser.add_argument("--servers", default="product,baseline")
+        parser.add_argument("--history", type=int, default=0, help="also time history pages with this many stored messages")
+        parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/chat_bench")
+        parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+        parser.add_argument("--port", type=int, default=8900)
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **o):
+        if o["sockets"] < 1 or o["senders"] < 1 or o["rate"] <= 0 or o["duration"] <= 0 or o["workers"] < 1:
+            raise CommandError("--sockets, --senders, --workers must be ≥ 1 and --rate, --duration > 0")
+        kinds = [k.strip() for k in o["servers"].split(",") if k.strip()]
+        if not kinds or set(kinds) - {"product", "baseline"}:
+            raise CommandError("--servers takes product and/or baseline")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
+        env.update(DATABASE_URL=o["database_url"], REDIS_URL=o["redis_url"], CHAT_RATE_LIMITS="off",
+                   DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or "bench-secret-key-" + "x" * 40,
+                   CHAT_IDLE_TIMEOUT="3600")
+        if "product" in kinds:
+            self._ensure_database(o["database_url"])
+        results = []
+        for i, kind in enumerate(kinds):
+            server = bench.ServerUnderTest(kind, o["port"] + i, env)
+            with tqdm(total=int(o["duration"]), desc=f"{kind}: {o['sockets']} sockets", unit="s",
+                      disable=None, file=self.stderr._out) as bar:
+                results.append(bench.run_one(server, sockets=o["sockets"], senders=o["senders"], rate=o["rate"],
+                                             duration=o["duration"], workers=o["workers"], progress=bar.update))
+        history = None
+        if o["history"]:
+            self.stderr.write(f"history: {o['history']} stored messages…")
+            history = bench.history_bench(o["port"] + 10, env, o["history"])
+        if o["json"]:
+            self.stdout.write(json.dumps({"fanout": [r.__dict__ for r in results], "history": history}, indent=2))
+            return
+        self._table(results, history)
+
+    def _table(self, results, history):
+        cols = [("server", "server"), ("sent", "sent"), ("deliveries_offered_per_s", "offered/s"),
+                ("deliveries_per_s", "reached/s"), ("undelivered", "lost"), ("duplicated", "dup"),
+                ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"),
+                ("server_cpu_s", "srv CPU s"), ("cpu_us_per_delivery", "µs/deliv"), ("rss_kb_per_socket", "KB/sock"),
+                ("open_s", "open s"), ("client_cpu_s", "load CPU s")]
+        self.stdout.write("  ".join(f"{title:>10}" for _, title in cols))
+        for r in results:
+            self.stdout.write("  ".join(f"{str(getattr(r, key)):>10}" for key, _ in cols))
+        by = {r.server: r for r in results}
+        if "product" in by and "baseline" in by and by["baseline"].deliveries_per_s:
+            ratio = by["product"].deliveries_per_s / by["baseline"].deliveries_per_s
+            self.stdout.write(f"product / baseline deliveries per second: {ratio:.2f}")
+        if history:
+            self.stdout.write(f"history pages with {history['stored']} messages: p50 {history['p50_ms']} ms, "
+                              f"p99 {history['p99_ms']} ms over {history['requests']} requests")
+
+    def _ensure_database(self, url):
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        admin = url.rsplit("/", 1)[0] + "/postgres"
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                    conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.Error as exc:
+            raise CommandError(f"cannot reach PostgreSQL at {admin} ({exc}); start it (make services)") from None
+        time.sleep(0)
