@@ -123,7 +123,17 @@ TEMPLATES = [
 
 # ---- storage ----------------------------------------------------------------
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Under ASGI every request and socket frame runs in a worker thread, and Django's
+        # persistent connections would be opened per thread and closed per request; a
+        # pool (psycopg_pool) keeps connections warm and checks them on checkout.
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("CHAT_DB_POOL_MIN", 2),
+            "max_size": env_int("CHAT_DB_POOL_MAX", 10),
+            "timeout": 2,  # how long a request waits for a connection before it fails (503 / unavailable)
+        }
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # the pool checks a connection on checkout
 else:
     DATABASES = {
         "default": {

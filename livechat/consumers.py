@@ -29,6 +29,10 @@ def _active_user(user_id: int):
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    # No channel-layer channel per socket (with Redis that would be one SUBSCRIBE and one
+    # queue per socket): the process's hub holds the one subscription and writes to sockets.
+    channel_layer_alias = "no per-socket channel"
+
     async def dispatch(self, message):
         # Channels runs aclose_old_connections (a thread hop) before every handler;
         # handlers here touch the database only through database_sync_to_async,
