@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 
@@ -117,12 +118,14 @@ async def _load_worker(url, count, tokens, ready, start, stop, results, seed):
 
     opened = time.monotonic()
     sockets, tasks = [], []
-    for i in range(count):
+
+    async def open_one(i):
         for attempt in range(20):
             try:
-                ws = await websockets.connect(url, max_queue=None, ping_interval=None, max_size=2**20)
+                ws = await websockets.connect(url, max_queue=None, ping_interval=None, max_size=2**20,
+                                              open_timeout=60)
                 break
-            except OSError:
+            except (OSError, asyncio.TimeoutError):
                 await asyncio.sleep(0.1 * (attempt + 1))
         else:
             raise RuntimeError("could not open a socket")
@@ -132,6 +135,9 @@ async def _load_worker(url, count, tokens, ready, start, stop, results, seed):
         seen.append(ids)
         sockets.append(ws)
         tasks.append(asyncio.create_task(reader(ws, ids)))
+
+    for batch in range(0, count, 100):  # 100 handshakes in flight per load process
+        await asyncio.gather(*(open_one(i) for i in range(batch, min(count, batch + 100))))
     connect_s = time.monotonic() - opened
     ready.put(connect_s)
     while not start.is_set():
@@ -191,11 +197,13 @@ class ServerUnderTest:
 
             wait_http(f"http://127.0.0.1:{self.port}/healthz")
             base = f"http://127.0.0.1:{self.port}"
-            stamp = time.time_ns()
             for n in range(users + senders):
-                email = f"bench{stamp}-{n}@example.com"
-                http("POST", f"{base}/api/register", {"email": email, "name": f"Bench {n}", "password": PASSWORD})
-                token = http("POST", f"{base}/api/login", {"email": email, "password": PASSWORD})[1]["access"]
+                email = f"bench-{n}@example.com"  # kept between runs: only the first run registers
+                try:
+                    token = http("POST", f"{base}/api/login", {"email": email, "password": PASSWORD})[1]["access"]
+                except urllib.error.HTTPError:
+                    http("POST", f"{base}/api/register", {"email": email, "name": f"Bench {n}", "password": PASSWORD})
+                    token = http("POST", f"{base}/api/login", {"email": email, "password": PASSWORD})[1]["access"]
                 (self.sender_tokens if n < senders else self.tokens).append(token)
         else:
             self.process = subprocess.Popen([sys.executable, "-c", f"from chatapp.bench import baseline_server; baseline_server({self.port})"],
@@ -266,6 +274,7 @@ def run_one(server: ServerUnderTest, *, sockets: int, senders: int, rate: float,
         procs = [ctx.Process(target=load_worker, args=(server.ws_url, n, server.tokens if server.kind == "product" else [],
                                                         ready, start, stop, results, i)) for i, n in enumerate(per)]
         opened = time.monotonic()
+        sys.stderr.write(f"opening {sockets} sockets…\n")
         for p in procs:
             p.start()
         connect_times = [ready.get(timeout=600) for _ in procs]
