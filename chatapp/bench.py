@@ -372,3 +372,81 @@ def history_bench(port: int, env: dict, messages: int, requests: int = 500) -> d
     finally:
         process.terminate()
         process.wait(10)
+
+
+def store_bench(env: dict, port: int, replicas: int = 2, senders: int = 8, duration: float = 5.0,
+                window: int = 16) -> dict:
+    """Message store + broadcast rate across replicas: senders spread over the replicas
+    keep `window` messages in flight each (a message counts once its sender sees it come
+    back through the fan-out)."""
+    import psycopg
+
+    from chatapp.cluster import wait_http
+
+    processes = [subprocess.Popen([sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(port + i)],
+                                  cwd=BASE_DIR, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                 for i in range(replicas)]
+    try:
+        for i in range(replicas):
+            wait_http(f"http://127.0.0.1:{port + i}/healthz")
+        tokens = []
+        for n in range(senders):
+            email = f"bench-{n}@example.com"
+            try:
+                tokens.append(http("POST", f"http://127.0.0.1:{port}/api/login", {"email": email, "password": PASSWORD})[1]["access"])
+            except urllib.error.HTTPError:
+                http("POST", f"http://127.0.0.1:{port}/api/register", {"email": email, "name": f"Bench {n}", "password": PASSWORD})
+                tokens.append(http("POST", f"http://127.0.0.1:{port}/api/login", {"email": email, "password": PASSWORD})[1]["access"])
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+            before = conn.execute("SELECT count(*) FROM livechat_message").fetchone()[0]
+        acked, failed, elapsed = asyncio.run(_store_load(port, replicas, tokens, duration, window))
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+            stored = conn.execute("SELECT count(*) FROM livechat_message").fetchone()[0] - before
+        return {"replicas": replicas, "senders": senders, "seconds": round(elapsed, 2), "stored": stored,
+                "acknowledged": acked, "failed": failed, "stored_per_s": round(stored / elapsed)}
+    finally:
+        for p in processes:
+            p.terminate()
+        for p in processes:
+            p.wait(10)
+
+
+async def _store_load(port, replicas, tokens, duration, window):
+    import websockets
+
+    counts = {"acked": 0, "failed": 0}
+    deadline = time.monotonic() + duration
+    started = time.monotonic()
+
+    async def sender(i, token):
+        ws = await websockets.connect(f"ws://127.0.0.1:{port + i % replicas}/ws/chat", max_queue=None, ping_interval=None)
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        inflight = asyncio.Semaphore(window)
+        mine = f"s{i}-"
+
+        async def read():
+            async for raw in ws:
+                frame = json.loads(raw)
+                if frame["type"] == "message" and (frame["message"]["client_id"] or "").startswith(mine):
+                    counts["acked"] += 1
+                    inflight.release()
+                elif frame["type"] == "message_failed":
+                    counts["failed"] += 1
+                    inflight.release()
+
+        reader = asyncio.create_task(read())
+        n = 0
+        while time.monotonic() < deadline:
+            await inflight.acquire()
+            await ws.send(json.dumps({"type": "message", "body": f"store {n}", "client_id": f"{mine}{n}-{time.time_ns()}"}))
+            n += 1
+        for _ in range(window):  # wait for the tail
+            try:
+                await asyncio.wait_for(inflight.acquire(), 5)
+            except asyncio.TimeoutError:
+                break
+        reader.cancel()
+        ws.transport.abort()
+
+    await asyncio.gather(*(sender(i, t) for i, t in enumerate(tokens)))
+    return counts["acked"], counts["failed"], time.monotonic() - started

@@ -23,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2, help="load-client processes")
         parser.add_argument("--servers", default="product,baseline")
         parser.add_argument("--history", type=int, default=0, help="also time history pages with this many stored messages")
+        parser.add_argument("--store", type=int, default=0, metavar="REPLICAS",
+                            help="also measure message store + broadcast rate across this many replicas")
         parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/chat_bench")
         parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
         parser.add_argument("--port", type=int, default=8900)
@@ -51,10 +53,17 @@ class Command(BaseCommand):
         if o["history"]:
             self.stderr.write(f"history: {o['history']} stored messages…")
             history = bench.history_bench(o["port"] + 10, env, o["history"])
+        store = None
+        if o["store"]:
+            self.stderr.write(f"store + broadcast across {o['store']} replicas…")
+            store = bench.store_bench(env, o["port"] + 20, replicas=o["store"])
         if o["json"]:
-            self.stdout.write(json.dumps({"fanout": [r.__dict__ for r in results], "history": history}, indent=2))
+            self.stdout.write(json.dumps({"fanout": [r.__dict__ for r in results], "history": history, "store": store}, indent=2))
             return
         self._table(results, history)
+        if store:
+            self.stdout.write(f"store + broadcast: {store['stored_per_s']} messages/s across {store['replicas']} replicas "
+                              f"({store['stored']} stored, {store['failed']} failed, {store['senders']} senders)")
 
     def _table(self, results, history):
         cols = [("server", "server"), ("sent", "sent"), ("deliveries_offered_per_s", "offered/s"),
