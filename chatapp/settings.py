@@ -230,6 +230,10 @@ SPECTACULAR_SETTINGS = {
 CHAT_MAX_FRAME_BYTES = 64 * 1024
 CHAT_IDLE_TIMEOUT_S = env_int("CHAT_IDLE_TIMEOUT", 75)
 CHAT_SOCKET_BACKLOG_BYTES = 1024 * 1024
+# Per replica: a handshake over the per-IP cap is refused (403); an `auth` over the
+# per-user cap is answered with an error and the socket stays a guest.
+CHAT_MAX_SOCKETS_PER_IP = env_int("CHAT_MAX_SOCKETS_PER_IP", 500)
+CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 CHAT_PRESENCE_TTL_S = env_int("CHAT_PRESENCE_TTL", 15)
 CHAT_TAIL_POLL_S = 2.0
 # Fault injection for the ordering tests (never set in production): drop this fraction of

@@ -43,16 +43,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self):
-        await self.accept()
         self.hub = await Hub.get()
-        self.conn = self.hub.attach(self.base_send)
+        client = self.scope.get("client")
+        ip = client[0] if client else None
+        if self.hub.ip_full(ip):
+            await self.close()  # before accept: the handshake is refused with 403
+            return
+        await self.accept()
+        self.conn = self.hub.attach(self.base_send, ip)
 
     async def disconnect(self, code):
         if hasattr(self, "conn"):
             self.hub.detach(self.conn)
 
     async def receive(self, text_data=None, bytes_data=None):
-        conn = self.conn
+        conn = getattr(self, "conn", None)
+        if conn is None:  # refused at connect
+            return
         conn.last_seen = time.monotonic()
         raw = text_data if text_data is not None else bytes_data
         if raw is not None and len(raw) > settings.CHAT_MAX_FRAME_BYTES:
@@ -89,6 +96,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if conn.user is not None:
                 self.hub.demote(conn)
             conn.send({"type": "auth_failed"})
+            return
+        if conn.user_id != user.id and self.hub.user_full(user.id):
+            conn.send({"type": "error", "reason": "too_many_sockets"})
             return
         public = user_public(user=user, with_email=True)
         self.hub.authenticate(conn, public, claims.exp)

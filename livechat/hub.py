@@ -18,6 +18,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -45,11 +46,12 @@ def encode(obj) -> Frame:
 
 
 class Connection:
-    __slots__ = ("id", "sink", "user", "auth_exp", "last_seen", "count_sent", "count_at")
+    __slots__ = ("id", "sink", "ip", "user", "auth_exp", "last_seen", "count_sent", "count_at")
 
-    def __init__(self, sink):
+    def __init__(self, sink, ip=None):
         self.id = uuid.uuid4().hex[:12]
         self.sink = sink
+        self.ip = ip
         self.user: dict | None = None  # the contract's User, email included
         self.auth_exp = 0
         self.last_seen = time.monotonic()
@@ -87,6 +89,7 @@ class Hub:
         self.conns: set[Connection] = set()
         self.last_id: int | None = None
         self.local = LocalState()
+        self.per_ip: Counter[str] = Counter()
         self.remote = RemoteView()
         self.store = presence_store()
         self.presence_dirty = True
@@ -118,9 +121,17 @@ class Hub:
             Hub._instance = None
 
     # ---- sockets ------------------------------------------------------------------
-    def attach(self, send) -> Connection:
-        conn = Connection(sink_for(send, settings.CHAT_SOCKET_BACKLOG_BYTES))
+    def ip_full(self, ip: str | None) -> bool:
+        return ip is not None and self.per_ip[ip] >= settings.CHAT_MAX_SOCKETS_PER_IP
+
+    def user_full(self, user_id: int) -> bool:
+        return self.local.users.get(user_id, 0) >= settings.CHAT_MAX_SOCKETS_PER_USER
+
+    def attach(self, send, ip: str | None = None) -> Connection:
+        conn = Connection(sink_for(send, settings.CHAT_SOCKET_BACKLOG_BYTES), ip)
         self.conns.add(conn)
+        if ip is not None:
+            self.per_ip[ip] += 1
         self.local.add(None)
         self._presence_changed()
         metrics.SOCKETS.labels(kind="anonymous").inc()
@@ -131,6 +142,10 @@ class Hub:
         if conn not in self.conns:
             return
         self.conns.discard(conn)
+        if conn.ip is not None:
+            self.per_ip[conn.ip] -= 1
+            if self.per_ip[conn.ip] <= 0:
+                del self.per_ip[conn.ip]
         self.local.remove(conn.user_id)
         metrics.SOCKETS.labels(kind="authenticated" if conn.user else "anonymous").dec()
         self._presence_changed()

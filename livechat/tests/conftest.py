@@ -26,6 +26,7 @@ async def sockets(live):
     async def open_socket(origin=b"http://localhost:8000", token_for=None, drain_count=True):
         headers = [(b"origin", origin)] if origin else []
         ws = WebsocketCommunicator(application, "/ws/chat", headers=headers)
+        ws.scope["client"] = ("127.0.0.1", 40000 + len(opened))
         connected, _ = await ws.connect()
         assert connected
         opened.append(ws)

@@ -238,3 +238,20 @@ async def test_idle_socket_is_closed(sockets, settings):
         assert closed["code"] == 1000
     finally:
         hub_module.SWEEP_S = original
+
+
+async def test_sockets_per_ip_and_per_user_are_capped(sockets, make_user, settings):
+    settings.CHAT_MAX_SOCKETS_PER_IP = 3
+    settings.CHAT_MAX_SOCKETS_PER_USER = 2
+    alice = await database_sync_to_async(make_user)()
+    await sockets(token_for=alice)
+    await sockets(token_for=alice)
+    third = await sockets()
+    from accounts.tokens import access_token_issue
+
+    await third.send_json_to({"type": "auth", "token": access_token_issue(user=alice)})
+    assert await receive_type(third, "error") == {"type": "error", "reason": "too_many_sockets"}
+    refused = WebsocketCommunicator(application, "/ws/chat", headers=[(b"origin", b"http://localhost:8000")])
+    refused.scope["client"] = ("127.0.0.1", 50000)
+    connected, _ = await refused.connect()
+    assert not connected  # the fourth socket from this address
