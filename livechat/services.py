@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.models import User
 
@@ -66,32 +66,104 @@ def message_check(*, subject, body, client_id) -> tuple[str, str, str | None]:
 
 def message_send(*, user_id: int, subject, body, client_id=None, room_id: int = DEFAULT_ROOM_ID) -> SendResult:
     subject, body, client_id = message_check(subject=subject, body=body, client_id=client_id)
+    if connection.vendor == "postgresql":
+        stored = _insert_postgresql(user_id=user_id, subject=subject, body=body, client_id=client_id, room_id=room_id)
+    else:
+        stored = _insert_orm(user_id=user_id, subject=subject, body=body, client_id=client_id, room_id=room_id)
+    if stored is None:
+        return _explain_refusal(user_id=user_id, client_id=client_id)
+    payload = stored
+    events.message_created_on_commit(payload)
+    metrics.MESSAGES_STORED.inc()
+    return SendResult(payload=payload, created=True)
+
+
+def _rate_window_start() -> int:
+    return time.time_ns() - settings.CHAT_MESSAGE_RATE_WINDOW_S * 1_000_000_000
+
+
+# One statement, so the room row is locked for the length of one statement instead of a
+# transaction of several round trips. The INSERT reads the locked room row (FOR UPDATE),
+# takes its id from the sequence while holding the lock, and the room row is updated in
+# the same statement. It stores nothing (returns no row) when the sender is not active,
+# the client_id was used before (ON CONFLICT), or the rate limit is reached; the caller
+# then asks why. The rate count reads the statement's snapshot: concurrent sends of one
+# user on several replicas can overshoot the limit by at most one per replica.
+_INSERT_SQL = """
+WITH room AS (
+    SELECT id, last_message_id, last_ts FROM livechat_room WHERE id = %(room)s FOR UPDATE
+), sender AS (
+    SELECT id, name, email FROM accounts_user WHERE id = %(user)s AND is_active
+), inserted AS (
+    INSERT INTO livechat_message (room_id, user_id, ts, subject, body, client_id, prev_id)
+    SELECT room.id, sender.id, GREATEST(%(now)s, room.last_ts + 1), %(subject)s, %(body)s, %(client_id)s,
+           room.last_message_id
+    FROM room, sender
+    WHERE NOT %(limited)s OR (
+        SELECT count(*) FROM livechat_message WHERE user_id = %(user)s AND ts > %(window)s) < %(rate)s
+    ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
+    RETURNING id, ts, prev_id
+), moved AS (
+    UPDATE livechat_room SET last_message_id = inserted.id, last_ts = inserted.ts
+    FROM inserted WHERE livechat_room.id = %(room)s
+)
+SELECT inserted.id, inserted.ts, inserted.prev_id, sender.name, sender.email FROM inserted, sender
+"""
+
+
+def _insert_postgresql(*, user_id, subject, body, client_id, room_id) -> dict | None:
+    params = {
+        "room": room_id, "user": user_id, "now": time.time_ns(), "subject": subject, "body": body,
+        "client_id": client_id, "limited": settings.CHAT_RATE_LIMITS, "window": _rate_window_start(),
+        "rate": settings.CHAT_MESSAGE_RATE,
+    }
+    with connection.cursor() as cursor:  # autocommit: the statement is its own transaction
+        cursor.execute(_INSERT_SQL, params)
+        row = cursor.fetchone()
+        if row is None and not Room.objects.filter(pk=room_id).exists():  # a fresh or flushed database
+            Room.objects.get_or_create(pk=room_id, defaults={"name": f"room {room_id}"})
+            cursor.execute(_INSERT_SQL, params)
+            row = cursor.fetchone()
+    if row is None:
+        return None
+    message_id, ts, prev_id, name, email = row
+    return {"id": message_id, "ts": ts, "subject": subject, "body": body, "client_id": client_id,
+            "prev_id": prev_id, "user": {"id": user_id, "name": name, "email": email}}
+
+
+def _insert_orm(*, user_id, subject, body, client_id, room_id) -> dict | None:
+    """SQLite (one writer at a time anyway): the same rules in a transaction."""
     with transaction.atomic():
         room = Room.objects.select_for_update().filter(pk=room_id).first()
-        if room is None:  # a fresh or flushed database: the room appears with its first message
+        if room is None:
             Room.objects.get_or_create(pk=room_id, defaults={"name": f"room {room_id}"})
             room = Room.objects.select_for_update().get(pk=room_id)
         user = User.objects.filter(pk=user_id, is_active=True).first()
         if user is None:
-            raise SenderInactive()
-        if client_id is not None:
-            existing = Message.objects.filter(user_id=user_id, client_id=client_id).select_related("user").first()
-            if existing is not None:
-                return SendResult(payload=message_payload(message=existing), created=False)
-        now_ns = time.time_ns()
+            return None
+        if client_id is not None and Message.objects.filter(user_id=user_id, client_id=client_id).exists():
+            return None
         if settings.CHAT_RATE_LIMITS:
-            window_start = now_ns - settings.CHAT_MESSAGE_RATE_WINDOW_S * 1_000_000_000
-            if Message.objects.filter(user_id=user_id, ts__gt=window_start).count() >= settings.CHAT_MESSAGE_RATE:
-                raise MessageRateLimited()
-        ts = max(now_ns, room.last_ts + 1)
+            recent = Message.objects.filter(user_id=user_id, ts__gt=_rate_window_start()).count()
+            if recent >= settings.CHAT_MESSAGE_RATE:
+                return None
+        ts = max(time.time_ns(), room.last_ts + 1)
         message = Message.objects.create(
             room=room, user=user, ts=ts, subject=subject, body=body, client_id=client_id, prev_id=room.last_message_id
         )
         Room.objects.filter(pk=room.pk).update(last_message_id=message.id, last_ts=ts)
-        payload = message_payload(message=message)
-        events.message_created_on_commit(payload)
-    metrics.MESSAGES_STORED.inc()
-    return SendResult(payload=payload, created=True)
+        return message_payload(message=message)
+
+
+def _explain_refusal(*, user_id, client_id) -> SendResult:
+    """Nothing was stored: say why (the rare path)."""
+    if not User.objects.filter(pk=user_id, is_active=True).exists():
+        raise SenderInactive()
+    if client_id is not None:
+        existing = Message.objects.filter(user_id=user_id, client_id=client_id).select_related("user").first()
+        if existing is not None:
+            return SendResult(payload=message_payload(message=existing), created=False)
+    raise MessageRateLimited()
 
 
 def messages_delete(*, message_ids: list[int]) -> int:

@@ -3,6 +3,7 @@ PostgreSQL unreachable. Every client that follows the contract ends with every
 stored message, in order, and nothing unstored is ever acknowledged."""
 
 import asyncio
+import signal
 import subprocess
 import time
 import urllib.request
@@ -125,3 +126,81 @@ async def test_postgres_unreachable_nothing_acknowledged_then_resend_stored_once
         cluster.stop()
     finally:
         proxy.close()
+
+
+async def test_replica_cut_off_from_redis_is_not_ready_and_its_clients_lose_nothing(cluster_factory):
+    """Replica 1 reaches Redis only through a proxy that the test cuts: its readiness
+    fails, and its clients still get every message (from storage) and recover."""
+    proxy = TcpProxy(56379, 6379).up()
+    try:
+        cluster = cluster_factory(replicas=2, port=8600, redis_db=11, database="chat_fault_cut")
+        # restart replica 1 behind the proxy
+        cluster.signal_replica(1, signal.SIGTERM)
+        original = cluster.process_env
+
+        def env_for_replica_1():
+            env = original()
+            env["REDIS_URL"] = "redis://127.0.0.1:56379/11"
+            return env
+
+        cluster.process_env = env_for_replica_1
+        cluster.start_replica(1)
+        cluster.process_env = original
+        ports = replica_ports(cluster)
+        token, _ = register_and_login(f"http://127.0.0.1:{ports[0]}", "cut@example.com")
+        sender = await ChatClient(ws_url(ports[0])).connect(token)
+        isolated = await ChatClient(ws_url(ports[1])).connect()
+        await sender.send({"type": "message", "body": "before the cut"})
+        assert await isolated.wait(lambda: len(isolated.messages) == 1, 10)
+        proxy.down()
+        await asyncio.sleep(1.5)
+        assert status_of(f"http://127.0.0.1:{ports[1]}/readyz") == 503
+        assert status_of(f"http://127.0.0.1:{ports[0]}/readyz") == 200
+        for i in range(5):
+            await sender.send({"type": "message", "body": f"during the cut {i}"})
+        assert await isolated.wait(lambda: len(isolated.messages) == 6, 15), isolated.messages
+        isolated.assert_ordered_gap_free()
+        proxy.up()
+        await asyncio.sleep(2)
+        assert status_of(f"http://127.0.0.1:{ports[1]}/readyz") == 200
+        await sender.send({"type": "message", "body": "after the cut"})
+        assert await isolated.wait(lambda: len(isolated.messages) == 7, 10)
+        await close_all([sender, isolated])
+        cluster.stop()
+    finally:
+        proxy.close()
+
+
+async def test_redis_paused_fan_out_resumes_without_loss(cluster_factory, own_redis):
+    port, start, stop = own_redis
+    cluster = cluster_factory(replicas=2, port=8650, database="chat_fault_pause", redis_url=f"redis://127.0.0.1:{port}/0")
+    ports = replica_ports(cluster)
+    token, _ = register_and_login(cluster.url, "pause@example.com")
+    sender = await ChatClient(ws_url(ports[0])).connect(token)
+    watcher = await ChatClient(ws_url(ports[1])).connect()
+    subprocess.run(["redis-cli", "-p", str(port), "CLIENT", "PAUSE", "4000", "ALL"], check=True, capture_output=True)
+    for i in range(10):
+        await sender.send({"type": "message", "body": f"paused {i}"})
+        await asyncio.sleep(0.05)
+    assert await watcher.wait(lambda: len(watcher.messages) == 10, 15), watcher.messages
+    watcher.assert_ordered_gap_free()
+    await asyncio.sleep(3)
+    await sender.send({"type": "message", "body": "after the pause"})
+    assert await watcher.wait(lambda: len(watcher.messages) == 11, 10)
+    await close_all([sender, watcher])
+    cluster.stop()
+
+
+async def test_huge_frames_close_with_1009_and_memory_stays_bounded(cluster):
+    pid = cluster.members[0].process.pid
+    rss_before = int(open(f"/proc/{pid}/status").read().split("VmRSS:")[1].split()[0])
+    for size in (1024 * 1024, 64 * 1024 * 1024):
+        client = await ChatClient(ws_url(replica_ports(cluster)[0])).connect()
+        try:
+            await client.ws.send("x" * size)
+        except Exception:  # noqa: BLE001 - the server may close before the client finishes sending
+            pass
+        assert await client.wait(lambda: client.closed_code is not None, 10)
+        assert client.closed_code == 1009, client.closed_code
+    rss_after = int(open(f"/proc/{pid}/status").read().split("VmRSS:")[1].split()[0])
+    assert rss_after - rss_before < 20 * 1024, (rss_before, rss_after)  # KB: far less than the 64 MiB sent
