@@ -12,6 +12,6 @@ logger = logging.getLogger(__name__)
 
 def exception_handler(exc, context):
     if isinstance(exc, DatabaseError):
-        logger.warning("database unavailable: %s", type(exc).__name__)
+        logger.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
         return Response({"detail": "Storage is unavailable; try again shortly."}, status.HTTP_503_SERVICE_UNAVAILABLE)
     return drf_exception_handler(exc, context)

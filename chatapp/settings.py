@@ -202,6 +202,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "chatapp.errors.exception_handler",
+    "DEFAULT_METADATA_CLASS": None,  # no OPTIONS self-description; the OpenAPI schema is at /api/schema
     "UNAUTHENTICATED_USER": None,
     # Behind the proxy the client is the last address nginx appended; otherwise
     # X-Forwarded-For is the client's own claim and is ignored.
