@@ -19,3 +19,6 @@ from .settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CHAT_TAIL_POLL_S = 0.5
+if "pool" in DATABASES["default"].get("OPTIONS", {}):  # noqa: F405
+    # threads of several async tests can hold connections at once
+    DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = 30  # noqa: F405

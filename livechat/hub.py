@@ -81,7 +81,25 @@ class Hub:
         if hub is None or hub.loop is not loop:
             hub = cls._instance = Hub(loop)
             hub.start()
+        if hub.last_id is None:
+            await hub.ready()
         return hub
+
+    async def ready(self):
+        """The starting point, read before the first socket is attached: every message
+        stored after it reaches that socket. (Read later, a message stored in between
+        would count as delivered and be skipped.)"""
+        if self._started is None or (self._started.done() and self._started.exception() is not None):
+            self._started = self.loop.create_task(self._read_start())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._started), 3)
+        except Exception:  # noqa: BLE001 - storage down: the first event's prev_id will do
+            pass
+
+    async def _read_start(self):
+        last = await database_sync_to_async(selectors.room_last_message_id)()
+        if self.last_id is None:
+            self.last_id = last
 
     def __init__(self, loop):
         self.loop = loop
@@ -95,6 +113,7 @@ class Hub:
         self.presence_dirty = True
         self.tasks: list[asyncio.Task] = []
         self.stopping = False
+        self._started: asyncio.Task | None = None
 
     # ---- lifecycle --------------------------------------------------------------
     def start(self):

@@ -151,7 +151,7 @@ async def test_replica_cut_off_from_redis_is_not_ready_and_its_clients_lose_noth
         sender = await ChatClient(ws_url(ports[0])).connect(token)
         isolated = await ChatClient(ws_url(ports[1])).connect()
         await sender.send({"type": "message", "body": "before the cut"})
-        assert await isolated.wait(lambda: len(isolated.messages) == 1, 10)
+        assert await isolated.wait(lambda: len(isolated.messages) == 1, 10), (isolated.frames, sender.frames, cluster.logs())
         proxy.down()
         await asyncio.sleep(1.5)
         assert status_of(f"http://127.0.0.1:{ports[1]}/readyz") == 503

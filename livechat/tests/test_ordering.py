@@ -21,11 +21,14 @@ def test_a_reader_following_after_misses_nothing_under_concurrent_writers(make_u
     writers = [make_user() for _ in range(4)]
     done = threading.Event()
     seen: list[int] = []
+    errors: list[BaseException] = []
 
     def write(user):
         try:
             for i in range(150):
                 services.message_send(user_id=user.id, subject="", body=f"{user.id}-{i}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
         finally:
             connections.close_all()
 
@@ -55,6 +58,7 @@ def test_a_reader_following_after_misses_nothing_under_concurrent_writers(make_u
     from livechat.models import Message
 
     stored = list(Message.objects.order_by("id").values_list("id", "prev_id"))
+    assert not errors, errors
     assert len(stored) == 600
     assert seen == [i for i, _ in stored]  # nothing skipped, nothing twice
     assert [p for _, p in stored[1:]] == [i for i, _ in stored[:-1]]  # the chain is exact
