@@ -84,6 +84,17 @@ def http(method, url, body=None, cookie=None):
         return response.status, json.loads(response.read() or b"null"), response.headers
 
 
+def bench_token(base: str, n: int) -> str:
+    """An access token for bench user n; the users are kept between runs, so only the
+    first run registers them (Argon2 makes registration the slow part)."""
+    email = f"bench-{n}@example.com"
+    try:
+        return http("POST", f"{base}/api/login", {"email": email, "password": PASSWORD})[1]["access"]
+    except urllib.error.HTTPError:
+        http("POST", f"{base}/api/register", {"email": email, "name": f"Bench {n}", "password": PASSWORD})
+        return http("POST", f"{base}/api/login", {"email": email, "password": PASSWORD})[1]["access"]
+
+
 # ---- load workers ---------------------------------------------------------------------
 def load_worker(url, count, tokens, ready, start, stop, results, seed):
     asyncio.run(_load_worker(url, count, tokens, ready, start, stop, results, seed))
@@ -198,13 +209,7 @@ class ServerUnderTest:
             wait_http(f"http://127.0.0.1:{self.port}/healthz")
             base = f"http://127.0.0.1:{self.port}"
             for n in range(users + senders):
-                email = f"bench-{n}@example.com"  # kept between runs: only the first run registers
-                try:
-                    token = http("POST", f"{base}/api/login", {"email": email, "password": PASSWORD})[1]["access"]
-                except urllib.error.HTTPError:
-                    http("POST", f"{base}/api/register", {"email": email, "name": f"Bench {n}", "password": PASSWORD})
-                    token = http("POST", f"{base}/api/login", {"email": email, "password": PASSWORD})[1]["access"]
-                (self.sender_tokens if n < senders else self.tokens).append(token)
+                (self.sender_tokens if n < senders else self.tokens).append(bench_token(base, n))
         else:
             self.process = subprocess.Popen([sys.executable, "-c", f"from chatapp.bench import baseline_server; baseline_server({self.port})"],
                                             cwd=BASE_DIR, stderr=subprocess.DEVNULL)
@@ -389,14 +394,7 @@ def store_bench(env: dict, port: int, replicas: int = 2, senders: int = 8, durat
     try:
         for i in range(replicas):
             wait_http(f"http://127.0.0.1:{port + i}/healthz")
-        tokens = []
-        for n in range(senders):
-            email = f"bench-{n}@example.com"
-            try:
-                tokens.append(http("POST", f"http://127.0.0.1:{port}/api/login", {"email": email, "password": PASSWORD})[1]["access"])
-            except urllib.error.HTTPError:
-                http("POST", f"http://127.0.0.1:{port}/api/register", {"email": email, "name": f"Bench {n}", "password": PASSWORD})
-                tokens.append(http("POST", f"http://127.0.0.1:{port}/api/login", {"email": email, "password": PASSWORD})[1]["access"])
+        tokens = [bench_token(f"http://127.0.0.1:{port}", n) for n in range(senders)]
         with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
             before = conn.execute("SELECT count(*) FROM livechat_message").fetchone()[0]
         acked, failed, elapsed = asyncio.run(_store_load(port, replicas, tokens, duration, window))
