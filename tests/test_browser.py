@@ -228,3 +228,12 @@ def test_mobile_width_dark_scheme_and_dialog_screens(new_page):
     background = dark.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background != "rgb(246, 247, 249)"
     dark.screenshot(path=SHOTS / "dark.png")
+
+
+def test_readme_screenshot(new_page):
+    """The picture in the README: a signed-in view of a conversation."""
+    page = new_page()
+    register(page, "Readme", "readme@example.com")
+    send(page, "Shipped! Notes at https://example.com/release", "Release 1.0")
+    expect(page.locator("li.msg.mine", has_text="Shipped")).not_to_have_class(re.compile("pending"))
+    page.screenshot(path=SHOTS / "readme.png")
