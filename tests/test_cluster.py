@@ -247,3 +247,19 @@ def test_a_replica_starts_while_postgres_and_redis_are_unreachable(tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+async def test_a_connection_burst_does_not_storm_user_counts(cluster):
+    """300 sockets connect at once: each receives its connect frame and then at most
+    one user_count a second, not one per arrival (that would be 300 × 300 frames)."""
+    await asyncio.sleep(1.5)
+    port = replica_ports(cluster)[0]
+    clients = [ChatClient(ws_url(port)) for _ in range(300)]
+    started = time.monotonic()
+    await asyncio.gather(*(c.connect() for c in clients))
+    await asyncio.sleep(3)
+    elapsed = time.monotonic() - started
+    per_socket = [len(c.counts) for c in clients]
+    assert max(per_socket) <= 2 + elapsed, max(per_socket)  # connect frame + ≤ 1/s
+    assert all(c.counts[-1][1] >= 300 for c in clients)  # and they converge on the truth
+    await close_all(clients)

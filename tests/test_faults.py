@@ -179,6 +179,7 @@ async def test_redis_paused_fan_out_resumes_without_loss(cluster_factory, own_re
     sender = await ChatClient(ws_url(ports[0])).connect(token)
     watcher = await ChatClient(ws_url(ports[1])).connect()
     subprocess.run(["redis-cli", "-p", str(port), "CLIENT", "PAUSE", "4000", "ALL"], check=True, capture_output=True)
+    assert status_of(f"http://127.0.0.1:{ports[1]}/readyz") == 503
     for i in range(10):
         await sender.send({"type": "message", "body": f"paused {i}"})
         await asyncio.sleep(0.05)
@@ -204,3 +205,43 @@ async def test_huge_frames_close_with_1009_and_memory_stays_bounded(cluster):
         assert client.closed_code == 1009, client.closed_code
     rss_after = int(open(f"/proc/{pid}/status").read().split("VmRSS:")[1].split()[0])
     assert rss_after - rss_before < 20 * 1024, (rss_before, rss_after)  # KB: far less than the 64 MiB sent
+
+
+async def test_sigkill_loses_no_stored_message_for_a_client_that_follows_the_contract(cluster):
+    """A replica dies mid-stream; its client reconnects elsewhere, backfills with
+    after=<last id it holds> and ends with every stored message, once, in order."""
+    ports = replica_ports(cluster)
+    token, _ = register_and_login(cluster.url, f"kill{time.time_ns()}@example.com")
+    sender = await ChatClient(ws_url(ports[0])).connect(token)
+    victim = await ChatClient(ws_url(ports[2])).connect()
+    first_id = None
+
+    async def send(n, tag):
+        for i in range(n):
+            await sender.send({"type": "message", "body": f"{tag}{i}", "client_id": f"{tag}{i}-{time.time_ns()}"})
+            await asyncio.sleep(0.01)
+
+    await send(30, "k-before")
+    assert await victim.wait(lambda: len(victim.messages) >= 5, 10)
+    first_id = victim.messages[0]["prev_id"] or 0
+    await asyncio.to_thread(cluster.signal_replica, 2, signal.SIGKILL)
+    await send(30, "k-after")
+    assert await sender.wait(lambda: sum(1 for m in sender.messages if m["body"].startswith("k-")) == 60, 15)
+    # the contract's client: reconnect to a live replica, then fill the gap with after=
+    survivor = await ChatClient(ws_url(ports[1])).connect()
+    survivor.messages = list(victim.messages)
+    survivor.backfill(cluster.url)
+    await send(1, "k-last")
+    assert await survivor.wait(lambda: any(m["body"] == "k-last0" for m in survivor.messages), 10)
+    survivor.assert_ordered_gap_free()
+    stored = []
+    last = first_id
+    while True:
+        status, body, _ = http_json("GET", f"{cluster.url}/api/messages?after={last}&limit=100")
+        stored += [m["id"] for m in body["messages"]]
+        if not body["has_more"]:
+            break
+        last = stored[-1]
+    assert survivor.ids() == stored
+    cluster.start_replica(2)
+    await close_all([sender, victim, survivor])

@@ -359,3 +359,24 @@ def test_logs_are_json_lines_with_request_id_and_no_secrets(api, user, caplog):
     assert lines and all(_json.loads(line)["msg"] for line in lines)
     assert any(_json.loads(line).get("request_id") == "req-123" for line in lines)
     assert not any("wrong password!" in line for line in lines)
+
+
+def test_public_key_as_hmac_secret_trick_is_refused(api, user):
+    """An attacker who signs HS256 with a public key as the 'secret' gets nowhere: only
+    HS256 with the server's own secret verifies."""
+    public_pem = (
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEXLFAKEKEYFORTESTONLYXLFAKEKEYFO\n"
+        "RTESTONLYXLFAKEKEYFORTESTONLYXLFAKEKEYFORTESTONLYXLFAKEKEYFORTESTON==\n-----END PUBLIC KEY-----\n"
+    )
+    import hashlib
+    import hmac
+    import json as _json
+
+    def b64(data):
+        return jwt.utils.base64url_encode(data).decode()
+
+    header = b64(_json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64(_json.dumps(_claims(user)).encode())
+    signature = b64(hmac.new(public_pem.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest())
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {header}.{payload}.{signature}")
+    assert api.post("/api/change_password", {}, format="json").status_code == 401

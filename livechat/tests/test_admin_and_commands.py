@@ -171,3 +171,33 @@ def test_readyz_503_when_redis_is_unreachable(client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     r = client.get("/readyz")
     assert r.status_code == 503 and r.json()["channel_layer"] is False
+
+
+def test_presence_command_reads_every_replica_from_redis(settings):
+    if not settings.REDIS_URL:  # the embedded default: the command says it has nothing to read
+        with pytest.raises(CommandError, match="REDIS_URL"):
+            call_command("presence")
+        return
+    import asyncio
+
+    import redis
+
+    from livechat.presence import LocalState, RedisPresence
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+    async def two_replicas():
+        for users, guests in (([1, 2], 3), ([2, 5], 1)):
+            state = LocalState()
+            for u in users:
+                state.add(u)
+            for _ in range(guests):
+                state.add(None)
+            await RedisPresence(settings.REDIS_URL).write(state)
+
+    asyncio.run(two_replicas())
+    out = io.StringIO()
+    call_command("presence", stdout=out)
+    total = [line for line in out.getvalue().splitlines() if line.startswith("total")][0]
+    assert total.split()[1:] == ["3", "4"]  # users 1, 2, 5; guests 3 + 1
+    assert len(out.getvalue().splitlines()) == 4  # header, two replicas, total
