@@ -97,7 +97,10 @@ def bench_token(base: str, n: int) -> str:
 
 # ---- load workers ---------------------------------------------------------------------
 def load_worker(url, count, tokens, ready, start, stop, results, seed):
-    asyncio.run(_load_worker(url, count, tokens, ready, start, stop, results, seed))
+    try:
+        asyncio.run(_load_worker(url, count, tokens, ready, start, stop, results, seed))
+    except BaseException as exc:  # noqa: BLE001 - tell the parent instead of leaving it waiting
+        ready.put(f"load worker failed: {exc!r}")
 
 
 async def _load_worker(url, count, tokens, ready, start, stop, results, seed):
@@ -187,9 +190,18 @@ class Result:
     extra: dict = field(default_factory=dict)
 
 
+SERVER_COMMANDS = {
+    "daphne": lambda port: [sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(port)],
+    # uvicorn for comparison only: the hub then writes through a per-socket queue and task
+    "uvicorn": lambda port: [sys.executable, "-m", "uvicorn", "chatapp.asgi:application", "--host", "127.0.0.1",
+                             "--port", str(port), "--ws", "websockets", "--ws-max-size", "65536", "--no-access-log",
+                             "--log-level", "warning", "--backlog", "2048"],
+}
+
+
 class ServerUnderTest:
-    def __init__(self, kind: str, port: int, env: dict):
-        self.kind, self.port, self.env = kind, port, env
+    def __init__(self, kind: str, port: int, env: dict, asgi_server: str = "daphne"):
+        self.kind, self.port, self.env, self.asgi_server = kind, port, env, asgi_server
         self.process = None
         self.tokens: list[str] = []
         self.sender_tokens: list[str] = []
@@ -202,7 +214,7 @@ class ServerUnderTest:
         if self.kind == "product":
             subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=self.env, check=True)
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(self.port)],
+                SERVER_COMMANDS[self.asgi_server](self.port),
                 cwd=BASE_DIR, env=self.env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
             from chatapp.cluster import wait_http
 
@@ -268,7 +280,8 @@ async def _drain(ws):
 
 def run_one(server: ServerUnderTest, *, sockets: int, senders: int, rate: float, duration: float, workers: int,
             progress=None) -> Result:
-    result = Result(server.kind, sockets, senders, rate, duration)
+    name = server.kind if server.kind == "baseline" else f"{server.kind}/{server.asgi_server}"
+    result = Result(name, sockets, senders, rate, duration)
     server.start(senders, users=min(50, max(1, sockets // 2)))
     try:
         ctx = mp.get_context("fork")
@@ -282,7 +295,10 @@ def run_one(server: ServerUnderTest, *, sockets: int, senders: int, rate: float,
         sys.stderr.write(f"opening {sockets} sockets…\n")
         for p in procs:
             p.start()
-        connect_times = [ready.get(timeout=600) for _ in procs]
+        connect_times = [ready.get(timeout=300) for _ in procs]
+        failures = [c for c in connect_times if isinstance(c, str)]
+        if failures:
+            raise RuntimeError(failures[0])
         result.open_s = round(time.monotonic() - opened, 2)
         time.sleep(1.5)  # let presence pushes of the connection burst settle
         result.rss_kb_per_socket = round((rss_kb(server.process.pid) - rss_before) / sockets, 1)

@@ -22,6 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=float, default=10)
         parser.add_argument("--workers", type=int, default=2, help="load-client processes")
         parser.add_argument("--servers", default="product,baseline")
+        parser.add_argument("--asgi-servers", default="daphne",
+                            help="ASGI servers to run the product under: daphne and/or uvicorn (needs uvicorn installed)")
         parser.add_argument("--history", type=int, default=0, help="also time history pages with this many stored messages")
         parser.add_argument("--store", type=int, default=0, metavar="REPLICAS",
                             help="also measure message store + broadcast rate across this many replicas")
@@ -39,12 +41,16 @@ class Command(BaseCommand):
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
         env.update(DATABASE_URL=o["database_url"], REDIS_URL=o["redis_url"], CHAT_RATE_LIMITS="off",
                    DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or "bench-secret-key-" + "x" * 40,
-                   CHAT_IDLE_TIMEOUT="3600")
+                   CHAT_IDLE_TIMEOUT="3600", CHAT_MAX_SOCKETS_PER_IP="1000000")  # every load socket comes from 127.0.0.1
         if "product" in kinds:
             self._ensure_database(o["database_url"])
+        asgi_servers = [a.strip() for a in o["asgi_servers"].split(",") if a.strip()]
+        if set(asgi_servers) - set(bench.SERVER_COMMANDS):
+            raise CommandError("--asgi-servers takes daphne and/or uvicorn")
+        runs = [(k, a) for k in kinds for a in (asgi_servers if k == "product" else ["-"])]
         results = []
-        for i, kind in enumerate(kinds):
-            server = bench.ServerUnderTest(kind, o["port"] + i, env)
+        for i, (kind, asgi_server) in enumerate(runs):
+            server = bench.ServerUnderTest(kind, o["port"] + i, env, asgi_server if kind == "product" else "daphne")
             with tqdm(total=int(o["duration"]), desc=f"{kind}: {o['sockets']} sockets", unit="s",
                       disable=None, file=self.stderr._out) as bar:
                 results.append(bench.run_one(server, sockets=o["sockets"], senders=o["senders"], rate=o["rate"],
@@ -74,10 +80,10 @@ class Command(BaseCommand):
         self.stdout.write("  ".join(f"{title:>10}" for _, title in cols))
         for r in results:
             self.stdout.write("  ".join(f"{str(getattr(r, key)):>10}" for key, _ in cols))
-        by = {r.server: r for r in results}
-        if "product" in by and "baseline" in by and by["baseline"].deliveries_per_s:
-            ratio = by["product"].deliveries_per_s / by["baseline"].deliveries_per_s
-            self.stdout.write(f"product / baseline deliveries per second: {ratio:.2f}")
+        baseline = next((r for r in results if r.server == "baseline"), None)
+        for r in results:
+            if r is not baseline and baseline and baseline.deliveries_per_s:
+                self.stdout.write(f"{r.server} / baseline deliveries per second: {r.deliveries_per_s / baseline.deliveries_per_s:.2f}")
         if history:
             self.stdout.write(f"history pages with {history['stored']} messages: p50 {history['p50_ms']} ms, "
                               f"p99 {history['p99_ms']} ms over {history['requests']} requests")
