@@ -1,0 +1,35 @@
+"""The benchmark itself runs (small), and what it measures of the fast path holds:
+every socket got every message once."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from chatapp.cluster import BASE_DIR
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_chat_bench_small_run():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "chat_bench", "--sockets", "60", "--senders", "2", "--rate", "10",
+         "--duration", "2", "--workers", "1", "--port", "8980", "--redis-url", "redis://127.0.0.1:6379/8",
+         "--database-url", "postgres://postgres@127.0.0.1:5432/chat_bench_test", "--json"],
+        cwd=BASE_DIR, capture_output=True, text=True, timeout=280,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SECRET_KEY": "k" * 60},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    by = {r["server"]: r for r in report["fanout"]}
+    assert set(by) == {"product/daphne", "baseline"}
+    for r in by.values():
+        assert r["sent"] > 0 and r["undelivered"] == 0 and r["duplicated"] == 0, r
+        assert r["p99_ms"] > 0 and r["rss_kb_per_socket"] > 0
+
+
+def test_chat_bench_refuses_bad_arguments():
+    result = subprocess.run([sys.executable, "manage.py", "chat_bench", "--sockets", "0"], cwd=BASE_DIR,
+                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0 and "--sockets" in result.stderr
