@@ -120,7 +120,10 @@ def _insert_postgresql(*, user_id, subject, body, client_id, room_id) -> dict | 
     with connection.cursor() as cursor:  # autocommit: the statement is its own transaction
         cursor.execute(_INSERT_SQL, params)
         row = cursor.fetchone()
-        if row is None and not Room.objects.filter(pk=room_id).exists():  # a fresh or flushed database
+        if row is None:
+            # Nothing stored: perhaps the room row does not exist yet (a fresh or flushed
+            # database; another sender may be creating it right now). Make sure it exists
+            # and try once more; a real refusal refuses again.
             Room.objects.get_or_create(pk=room_id, defaults={"name": f"room {room_id}"})
             cursor.execute(_INSERT_SQL, params)
             row = cursor.fetchone()
