@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import fresh_database
 from tests.tcpproxy import TcpProxy
 from tests.test_cluster import _storm, close_all, replica_ports, ws_url
-from tests.wsclient import ChatClient, http_json, register_and_login
+from tests.wsclient import ChatClient, http_json, register_and_login, stored_ids_after
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -234,14 +234,6 @@ async def test_sigkill_loses_no_stored_message_for_a_client_that_follows_the_con
     await send(1, "k-last")
     assert await survivor.wait(lambda: any(m["body"] == "k-last0" for m in survivor.messages), 10)
     survivor.assert_ordered_gap_free()
-    stored = []
-    last = first_id
-    while True:
-        status, body, _ = http_json("GET", f"{cluster.url}/api/messages?after={last}&limit=100")
-        stored += [m["id"] for m in body["messages"]]
-        if not body["has_more"]:
-            break
-        last = stored[-1]
-    assert survivor.ids() == stored
+    assert survivor.ids() == stored_ids_after(cluster.url, first_id)
     cluster.start_replica(2)
     await close_all([sender, victim, survivor])

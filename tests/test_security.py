@@ -85,7 +85,7 @@ HOSTILE = [
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_hostile_text_is_stored_verbatim_and_spoofed_sender_ignored(sockets, make_user, settings):
+async def test_hostile_text_is_stored_verbatim_and_spoofed_sender_ignored(sockets, make_user, settings):  # noqa: F811
     settings.CHAT_RATE_LIMITS = False
     alice = await database_sync_to_async(make_user)()
     victim = await database_sync_to_async(make_user)()
@@ -113,7 +113,7 @@ def test_history_api_returns_hostile_text_as_json_data(api, user, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_flooding_user_is_rate_limited(sockets, make_user):
+async def test_a_flooding_user_is_rate_limited(sockets, make_user):  # noqa: F811
     alice = await database_sync_to_async(make_user)()
     ws = await sockets(token_for=alice)
     for i in range(30):

@@ -26,6 +26,18 @@ def register_and_login(base, email, name="User", password="correct horse battery
     return body["access"], body["user"]
 
 
+def stored_ids_after(base, after):
+    """Every stored message id after `after`, by `after=` paging (oldest first)."""
+    ids = []
+    while True:
+        status, body, _ = http_json("GET", f"{base}/api/messages?after={after}&limit=100")
+        assert status == 200, body
+        ids += [m["id"] for m in body["messages"]]
+        if not body["has_more"]:
+            return ids
+        after = ids[-1]
+
+
 class ChatClient:
     def __init__(self, ws_url, origin=None):
         self.ws_url = ws_url

@@ -9,7 +9,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts.models import RefreshToken, User
-from accounts.tests.fixtures import PASSWORD
 from livechat import services
 from livechat.models import Message, Room
 
@@ -54,7 +53,7 @@ def test_admin_delete_selected_removes_and_announces(staff_client, messages, mon
 def test_admin_is_for_staff_only(client, user, messages):
     client.force_login(user)
     assert client.get("/admin/livechat/message/").status_code == 302  # to the login page
-    r = client.post("/admin/livechat/message/", {"action": "delete_selected", "_selected_action": [messages[0]["id"]], "post": "yes"})
+    client.post("/admin/livechat/message/", {"action": "delete_selected", "_selected_action": [messages[0]["id"]], "post": "yes"})
     assert Message.objects.filter(pk=messages[0]["id"]).exists()
 
 
@@ -94,7 +93,7 @@ def test_ban_and_unban_commands(user, login):
 def test_prune_tokens(user, login, api):
     login()
     api.post("/api/refresh_credentials")  # one used, one live
-    other = login()
+    login()
     api.post("/api/logout")  # revokes the newest family
     out = io.StringIO()
     call_command("prune_tokens", stdout=out)
