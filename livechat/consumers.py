@@ -1,5 +1,7 @@
 """/ws/chat: parse a frame, call one service, answer. The hub owns the socket's writes."""
 
+import asyncio
+import functools
 import json
 import logging
 import time
@@ -20,6 +22,7 @@ from .hub import Hub
 logger = logging.getLogger(__name__)
 
 FRAME_TYPES = {"ping", "auth", "message"}
+MAX_IN_FLIGHT = 32  # messages of one socket being stored at once
 
 
 def _active_user(user_id: int):
@@ -43,6 +46,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self):
+        self.in_flight: set[asyncio.Future] = set()
         self.hub = await Hub.get()
         client = self.scope.get("client")
         ip = client[0] if client else None
@@ -120,25 +124,46 @@ class ChatConsumer(AsyncWebsocketConsumer):
             failed("token_expired")
             conn.send({"type": "refresh"})
             return
-        started = time.perf_counter()
-        try:
-            result = await database_sync_to_async(services.message_send)(
-                user_id=conn.user_id, subject=frame.get("subject"), body=frame.get("body"), client_id=client_id
-            )
-        except services.MessageInvalid:
-            return failed("invalid")
-        except services.MessageRateLimited:
-            return failed("rate_limited")
-        except services.SenderInactive:
+        request = services.SendRequest(user_id=conn.user_id, subject=frame.get("subject"), body=frame.get("body"),
+                                       client_id=client_id)
+        # The store runs in the background so this socket's next frames are read meanwhile
+        # (and stored in the same batch); outcomes come back in the order sent.
+        pending = self.hub.writer.submit(request)
+        pending.add_done_callback(functools.partial(self.on_stored, echo=echo, started=time.perf_counter()))
+        self.in_flight.add(pending)
+        pending.add_done_callback(self.in_flight.discard)
+        if len(self.in_flight) >= MAX_IN_FLIGHT:  # stop reading this socket until one is stored
+            await asyncio.wait(set(self.in_flight), return_when=asyncio.FIRST_COMPLETED)
+
+    def on_stored(self, pending, *, echo, started):
+        conn = self.conn
+
+        def failed(reason):
+            metrics.FAILURES.labels(reason=reason).inc()
+            conn.send({"type": "message_failed", "client_id": echo, "reason": reason})
+
+        if pending.cancelled():
+            return
+        exc = pending.exception()
+        if exc is None:
+            metrics.SEND_LATENCY.observe(time.perf_counter() - started)
+            result = pending.result()
+            if not result.created:  # a repeated client_id: the sender alone gets the stored message
+                conn.send({"type": "message", "message": result.payload})
+        elif isinstance(exc, services.MessageInvalid):
+            failed("invalid")
+        elif isinstance(exc, services.MessageRateLimited):
+            failed("rate_limited")
+        elif isinstance(exc, services.SenderInactive):
             self.hub.demote(conn)
             conn.send({"type": "auth_failed"})
-            return failed("unauthenticated")
-        except (DatabaseError, InterfaceError) as exc:
-            logger.warning("message not stored: %s", type(exc).__name__, extra={"conn": conn.id})
-            return failed("unavailable")
-        metrics.SEND_LATENCY.observe(time.perf_counter() - started)
-        if not result.created:
-            conn.send({"type": "message", "message": result.payload})
+            failed("unauthenticated")
+        else:
+            if isinstance(exc, (DatabaseError, InterfaceError)):
+                logger.warning("message not stored: %s", type(exc).__name__, extra={"conn": conn.id})
+            else:
+                logger.error("message not stored", exc_info=exc, extra={"conn": conn.id})
+            failed("unavailable")
 
 
 def parse_frame(text: str | None) -> dict | None:

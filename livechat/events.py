@@ -24,9 +24,11 @@ GROUP = "chat"
 PUBLISH_TIMEOUT_S = 2.0
 
 
-def message_created_on_commit(payload: dict) -> None:
-    """payload: the Message object of the contract, user with email."""
-    transaction.on_commit(lambda: _publish({"type": "chat.message", "message": payload}))
+def messages_created_on_commit(payloads: list[dict]) -> None:
+    """payloads: Message objects of the contract (user with email), in id order, stored
+    by one transaction. They travel as one event: one PUBLISH for the batch."""
+    if payloads:
+        transaction.on_commit(lambda: _publish({"type": "chat.messages", "messages": payloads}))
 
 
 def message_deleted_on_commit(message_ids: list[int]) -> None:

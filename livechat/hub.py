@@ -32,6 +32,7 @@ from . import selectors
 from .events import GROUP
 from .presence import LocalState, RemoteView, presence_store, totals
 from .sinks import Frame, sink_for
+from .writer import MessageWriter
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,16 @@ SWEEP_S = 5.0
 GAP_PAGE = 500
 
 
+def _encode_text(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
 def encode(obj) -> Frame:
-    return Frame(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+    return Frame(_encode_text(obj))
+
+
+def _without_email(message: dict) -> dict:
+    return dict(message, user={k: v for k, v in message["user"].items() if k != "email"})
 
 
 class Connection:
@@ -114,6 +123,7 @@ class Hub:
         self.tasks: list[asyncio.Task] = []
         self.stopping = False
         self._started: asyncio.Task | None = None
+        self.writer = MessageWriter()
 
     # ---- lifecycle --------------------------------------------------------------
     def start(self):
@@ -195,13 +205,15 @@ class Hub:
             event = await self.inbox.get()
             try:
                 kind = event.get("type")
-                if kind == "chat.message":
-                    await self._on_message(event["message"])
+                if kind == "chat.messages":
+                    await self._on_messages(event["messages"])
+                elif kind == "chat.message":  # from a replica of the previous release, during a rolling upgrade
+                    await self._on_messages([event["message"]])
                 elif kind == "chat.tail":
                     await self._catch_up(event["last_id"])
                 elif kind == "chat.deleted":
-                    for message_id in event["ids"]:
-                        self._broadcast(encode({"type": "message_deleted", "id": message_id}))
+                    ids = event["ids"]
+                    self._broadcast(Frame(*(_encode_text({"type": "message_deleted", "id": i}) for i in ids)))
                 elif kind == "chat.deactivated":
                     self._demote_user(event["user_id"])
             except asyncio.CancelledError:
@@ -209,15 +221,23 @@ class Hub:
             except Exception:
                 logger.exception("hub failed to handle an event")
 
-    async def _on_message(self, message: dict):
-        if self.last_id is None:
-            # First message since start: nothing was delivered before it.
-            self.last_id = message["prev_id"] or 0
-        if message["id"] <= self.last_id:
-            return
-        if message["prev_id"] is not None and message["prev_id"] != self.last_id:
-            await self._fill(before=message["id"])
-        self._deliver(message)
+    async def _on_messages(self, messages: list[dict]):
+        """Messages in id order (one stored batch): drop what was delivered, repair a
+        gap from storage, and write the rest to each socket with one write."""
+        ready = []
+        for message in messages:
+            if self.last_id is None:
+                # First message since start: nothing was delivered before it.
+                self.last_id = message["prev_id"] or 0
+            if message["id"] <= self.last_id:
+                continue
+            if message["prev_id"] is not None and message["prev_id"] != self.last_id:
+                self._deliver(ready)
+                ready = []
+                await self._fill(before=message["id"])
+            ready.append(message)
+            self.last_id = message["id"]
+        self._deliver(ready)
 
     async def _catch_up(self, last_id: int):
         if self.last_id is not None and last_id > self.last_id:
@@ -237,20 +257,22 @@ class Hub:
                 metrics.FAILURES.labels(reason="gap_repair").inc()
                 logger.warning("gap repair failed: %s", type(exc).__name__)
                 return
-            for message in page:
-                metrics.GAP_REPAIRS.inc()
-                self._deliver(message)
+            metrics.GAP_REPAIRS.inc(len(page))
+            self._deliver(page)
             if len(page) < GAP_PAGE:
                 return
 
-    def _deliver(self, message: dict):
-        full = encode({"type": "message", "message": message})
-        anonymous_view = dict(message, user={k: v for k, v in message["user"].items() if k != "email"})
-        anonymous = encode({"type": "message", "message": anonymous_view})
+    def _deliver(self, messages: list[dict]):
+        """Encodes each message once per viewer kind (signed in: with emails; anonymous:
+        without) and writes them to every socket, oldest first, in one write."""
+        if not messages:
+            return
+        full = Frame(*(_encode_text({"type": "message", "message": m}) for m in messages))
+        anonymous = Frame(*(_encode_text({"type": "message", "message": _without_email(m)}) for m in messages))
         for conn in self.conns:
             conn.sink.write(full if conn.user is not None else anonymous)
-        self.last_id = message["id"]
-        metrics.DELIVERIES.inc(len(self.conns))
+        self.last_id = messages[-1]["id"]
+        metrics.DELIVERIES.inc(len(self.conns) * len(messages))
 
     def _broadcast(self, frame: Frame):
         for conn in self.conns:

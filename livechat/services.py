@@ -1,10 +1,11 @@
 """Writes of the live side: sending and deleting messages.
 
-message_send is the only writer of messages. It locks the room row, so inserts are
-serialised cluster-wide: ids are taken in lock order and committed in that order,
-so no message can become visible after one with a larger id, and the room row
-hands each message its prev_id and a ts that never goes backwards, whatever the
-replicas' clocks say.
+messages_send (and messages_append for imports) are the only writers of messages.
+They lock the room row, so inserts are serialised cluster-wide: ids are taken in lock
+order and committed in that order, so no message can become visible after one with a
+larger id, and the room row hands each message its prev_id and a ts that never goes
+backwards, whatever the replicas' clocks say. A batch of sends shares one lock and one
+commit (livechat/writer.py gathers them per process).
 """
 
 import time
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 
 from accounts.models import User
 
@@ -64,109 +66,129 @@ def message_check(*, subject, body, client_id) -> tuple[str, str, str | None]:
     return subject, body, client_id
 
 
+@dataclass(frozen=True)
+class SendRequest:
+    user_id: int
+    subject: object
+    body: object
+    client_id: object = None
+
+
 def message_send(*, user_id: int, subject, body, client_id=None, room_id: int = DEFAULT_ROOM_ID) -> SendResult:
-    subject, body, client_id = message_check(subject=subject, body=body, client_id=client_id)
-    if connection.vendor == "postgresql":
-        stored = _insert_postgresql(user_id=user_id, subject=subject, body=body, client_id=client_id, room_id=room_id)
-    else:
-        stored = _insert_orm(user_id=user_id, subject=subject, body=body, client_id=client_id, room_id=room_id)
-    if stored is None:
-        return _explain_refusal(user_id=user_id, client_id=client_id)
-    payload = stored
-    events.message_created_on_commit(payload)
-    metrics.MESSAGES_STORED.inc()
-    return SendResult(payload=payload, created=True)
+    """One message; raises MessageInvalid, MessageRateLimited or SenderInactive."""
+    outcome = messages_send([SendRequest(user_id, subject, body, client_id)], room_id=room_id)[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def messages_send(requests: list[SendRequest], *, room_id: int = DEFAULT_ROOM_ID) -> list["SendResult | Exception"]:
+    """Stores a batch of sends from many sockets in one transaction: one room lock and
+    one commit (one WAL flush) for the whole batch, which is what lets a replica store
+    more messages per second than one commit's round trip allows. Each request gets
+    its own outcome: a SendResult, or the exception that says why it was refused
+    (MessageInvalid, MessageRateLimited, SenderInactive). The checks run while the
+    room row is locked, so they are exact even with several replicas writing."""
+    outcomes: list = [None] * len(requests)
+    checked = []
+    for i, request in enumerate(requests):
+        try:
+            checked.append((i, request.user_id, *message_check(
+                subject=request.subject, body=request.body, client_id=request.client_id)))
+        except MessageInvalid as exc:
+            outcomes[i] = exc
+    repeats = []
+    if checked:
+        with transaction.atomic():
+            room = _room_locked(room_id)
+            user_ids = {user_id for _, user_id, *_ in checked}
+            senders = {u.pk: u for u in User.objects.filter(pk__in=user_ids, is_active=True).only("id", "name", "email")}
+            taken = _client_ids_taken([(user_id, client_id) for _, user_id, _, _, client_id in checked])
+            sent_recently = _recent_counts(user_ids) if settings.CHAT_RATE_LIMITS else {}
+            accepted = []
+            for i, user_id, subject, body, client_id in checked:
+                sender = senders.get(user_id)
+                if sender is None:
+                    outcomes[i] = SenderInactive()
+                elif client_id is not None and (user_id, client_id) in taken:
+                    repeats.append(i)  # answered with the stored message, after commit
+                elif settings.CHAT_RATE_LIMITS and sent_recently.get(user_id, 0) >= settings.CHAT_MESSAGE_RATE:
+                    outcomes[i] = MessageRateLimited()
+                else:
+                    sent_recently[user_id] = sent_recently.get(user_id, 0) + 1
+                    if client_id is not None:
+                        taken.add((user_id, client_id))
+                    accepted.append((i, Message(room=room, user=sender, subject=subject, body=body, client_id=client_id)))
+            stored = _store_in_order(room, [m for _, m in accepted])
+            payloads = [message_payload(message=m) for m in stored]
+            events.messages_created_on_commit(payloads)
+        for (i, _), payload in zip(accepted, payloads):
+            outcomes[i] = SendResult(payload=payload, created=True)
+        metrics.MESSAGES_STORED.inc(len(accepted))
+    for i in repeats:
+        request = requests[i]
+        existing = Message.objects.filter(user_id=request.user_id, client_id=request.client_id).select_related("user").first()
+        if existing is None:  # stored once, then deleted by a moderator just now: nothing to answer with
+            outcomes[i] = MessageInvalid()
+        else:
+            outcomes[i] = SendResult(payload=message_payload(message=existing), created=False)
+    return outcomes
+
+
+def _room_locked(room_id: int) -> Room:
+    """The room row, locked until commit (created on a fresh database)."""
+    room = Room.objects.select_for_update().filter(pk=room_id).first()
+    if room is None:
+        Room.objects.get_or_create(pk=room_id, defaults={"name": f"room {room_id}"})
+        room = Room.objects.select_for_update().get(pk=room_id)
+    return room
+
+
+def _client_ids_taken(pairs: list[tuple[int, str | None]]) -> set[tuple[int, str]]:
+    wanted = {(u, c) for u, c in pairs if c is not None}
+    if not wanted:
+        return set()
+    rows = Message.objects.filter(user_id__in={u for u, _ in wanted}, client_id__in={c for _, c in wanted})
+    return {pair for pair in rows.values_list("user_id", "client_id") if pair in wanted}
+
+
+def _recent_counts(user_ids: set[int]) -> dict[int, int]:
+    rows = (Message.objects.filter(user_id__in=user_ids, ts__gt=_rate_window_start())
+            .values("user_id").annotate(n=Count("id")).values_list("user_id", "n"))
+    return dict(rows)
 
 
 def _rate_window_start() -> int:
     return time.time_ns() - settings.CHAT_MESSAGE_RATE_WINDOW_S * 1_000_000_000
 
 
-# One statement, so the room row is locked for the length of one statement instead of a
-# transaction of several round trips. The INSERT reads the locked room row (FOR UPDATE),
-# takes its id from the sequence while holding the lock, and the room row is updated in
-# the same statement. It stores nothing (returns no row) when the sender is not active,
-# the client_id was used before (ON CONFLICT), or the rate limit is reached; the caller
-# then asks why. The rate count reads the statement's snapshot: concurrent sends of one
-# user on several replicas can overshoot the limit by at most one per replica.
-_INSERT_SQL = """
-WITH room AS (
-    SELECT id, last_message_id, last_ts FROM livechat_room WHERE id = %(room)s FOR UPDATE
-), sender AS (
-    SELECT id, name, email FROM accounts_user WHERE id = %(user)s AND is_active
-), inserted AS (
-    INSERT INTO livechat_message (room_id, user_id, ts, subject, body, client_id, prev_id)
-    SELECT room.id, sender.id, GREATEST(%(now)s, room.last_ts + 1), %(subject)s, %(body)s, %(client_id)s,
-           room.last_message_id
-    FROM room, sender
-    WHERE NOT %(limited)s OR (
-        SELECT count(*) FROM livechat_message WHERE user_id = %(user)s AND ts > %(window)s) < %(rate)s
-    ON CONFLICT (user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
-    RETURNING id, ts, prev_id
-), moved AS (
-    UPDATE livechat_room SET last_message_id = inserted.id, last_ts = inserted.ts
-    FROM inserted WHERE livechat_room.id = %(room)s
-)
-SELECT inserted.id, inserted.ts, inserted.prev_id, sender.name, sender.email FROM inserted, sender
-"""
-
-
-def _insert_postgresql(*, user_id, subject, body, client_id, room_id) -> dict | None:
-    params = {
-        "room": room_id, "user": user_id, "now": time.time_ns(), "subject": subject, "body": body,
-        "client_id": client_id, "limited": settings.CHAT_RATE_LIMITS, "window": _rate_window_start(),
-        "rate": settings.CHAT_MESSAGE_RATE,
-    }
-    with connection.cursor() as cursor:  # autocommit: the statement is its own transaction
-        cursor.execute(_INSERT_SQL, params)
-        row = cursor.fetchone()
-        if row is None:
-            # Nothing stored: perhaps the room row does not exist yet (a fresh or flushed
-            # database; another sender may be creating it right now). Make sure it exists
-            # and try once more; a real refusal refuses again.
-            Room.objects.get_or_create(pk=room_id, defaults={"name": f"room {room_id}"})
-            cursor.execute(_INSERT_SQL, params)
-            row = cursor.fetchone()
-    if row is None:
-        return None
-    message_id, ts, prev_id, name, email = row
-    return {"id": message_id, "ts": ts, "subject": subject, "body": body, "client_id": client_id,
-            "prev_id": prev_id, "user": {"id": user_id, "name": name, "email": email}}
-
-
-def _insert_orm(*, user_id, subject, body, client_id, room_id) -> dict | None:
-    """SQLite (one writer at a time anyway): the same rules in a transaction."""
-    with transaction.atomic():
-        room = Room.objects.select_for_update().filter(pk=room_id).first()
-        if room is None:
-            Room.objects.get_or_create(pk=room_id, defaults={"name": f"room {room_id}"})
-            room = Room.objects.select_for_update().get(pk=room_id)
-        user = User.objects.filter(pk=user_id, is_active=True).first()
-        if user is None:
-            return None
-        if client_id is not None and Message.objects.filter(user_id=user_id, client_id=client_id).exists():
-            return None
-        if settings.CHAT_RATE_LIMITS:
-            recent = Message.objects.filter(user_id=user_id, ts__gt=_rate_window_start()).count()
-            if recent >= settings.CHAT_MESSAGE_RATE:
-                return None
-        ts = max(time.time_ns(), room.last_ts + 1)
-        message = Message.objects.create(
-            room=room, user=user, ts=ts, subject=subject, body=body, client_id=client_id, prev_id=room.last_message_id
-        )
-        Room.objects.filter(pk=room.pk).update(last_message_id=message.id, last_ts=ts)
-        return message_payload(message=message)
-
-
-def _explain_refusal(*, user_id, client_id) -> SendResult:
-    """Nothing was stored: say why (the rare path)."""
-    if not User.objects.filter(pk=user_id, is_active=True).exists():
-        raise SenderInactive()
-    if client_id is not None:
-        existing = Message.objects.filter(user_id=user_id, client_id=client_id).select_related("user").first()
-        if existing is not None:
-            return SendResult(payload=message_payload(message=existing), created=False)
-    raise MessageRateLimited()
+def _store_in_order(room: Room, messages: list[Message]) -> list[Message]:
+    """Inserts messages (room row locked by the caller) with ids taken in lock order,
+    each one's prev_id the one before it, and a ts that never goes backwards whatever
+    this replica's clock says; moves the room's last message to the newest."""
+    if not messages:
+        return messages
+    last_id, last_ts = room.last_message_id, room.last_ts
+    now = time.time_ns()
+    for message in messages:
+        message.ts = max(message.ts or now, last_ts + 1)
+        last_ts = message.ts
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence('livechat_message', 'id')) "
+                           "FROM generate_series(1, %s)", [len(messages)])
+            ids = sorted(row[0] for row in cursor.fetchall())
+        for message, message_id in zip(messages, ids):
+            message.id, message.prev_id, last_id = message_id, last_id, message_id
+        Message.objects.bulk_create(messages)
+    else:  # SQLite: one writer at a time; each insert hands out the next id
+        for message in messages:
+            message.prev_id = last_id
+            message.save(force_insert=True)
+            last_id = message.id
+    Room.objects.filter(pk=room.pk).update(last_message_id=last_id, last_ts=last_ts)
+    room.last_message_id, room.last_ts = last_id, last_ts
+    return messages
 
 
 def messages_delete(*, message_ids: list[int]) -> int:
@@ -192,24 +214,18 @@ def messages_append(*, rows: list[NewMessage], room_id: int = DEFAULT_ROOM_ID) -
     ordering rules as message_send. Rows whose (user, client_id) is already stored are
     skipped (imports are idempotent). Open clients pick the batch up through their
     hub's tail poll."""
-    created = []
     with transaction.atomic():
-        room = Room.objects.select_for_update().filter(pk=room_id).first()
-        if room is None:
-            Room.objects.get_or_create(pk=room_id, defaults={"name": f"room {room_id}"})
-            room = Room.objects.select_for_update().get(pk=room_id)
-        last_id, last_ts = room.last_message_id, room.last_ts
-        for row in rows:
-            subject, body, client_id = message_check(subject=row.subject, body=row.body, client_id=row.client_id)
-            if client_id is not None and Message.objects.filter(user=row.user, client_id=client_id).exists():
-                continue
-            ts = max(row.ts or time.time_ns(), last_ts + 1)
-            message = Message.objects.create(
-                room=room, user=row.user, ts=ts, subject=subject, body=body, client_id=client_id, prev_id=last_id
-            )
-            last_id, last_ts = message.id, ts
-            created.append(message)
-        Room.objects.filter(pk=room.pk).update(last_message_id=last_id, last_ts=last_ts)
+        room = _room_locked(room_id)
+        checked = [(row, *message_check(subject=row.subject, body=row.body, client_id=row.client_id)) for row in rows]
+        taken = _client_ids_taken([(row.user.pk, client_id) for row, _, _, client_id in checked])
+        fresh = []
+        for row, subject, body, client_id in checked:
+            if client_id is not None:
+                if (row.user.pk, client_id) in taken:
+                    continue
+                taken.add((row.user.pk, client_id))
+            fresh.append(Message(room=room, user=row.user, ts=row.ts, subject=subject, body=body, client_id=client_id))
+        created = _store_in_order(room, fresh)
     metrics.MESSAGES_STORED.inc(len(created))
     return created
 

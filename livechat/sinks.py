@@ -30,13 +30,14 @@ def ws_text_frame(payload: bytes) -> bytes:
 
 
 class Frame:
-    """One frame encoded once: text for ASGI, and the whole websocket frame on the wire."""
+    """Frames encoded once: their texts for ASGI, and the websocket frames on the wire,
+    back to back, so that several messages reach a socket with one send()."""
 
-    __slots__ = ("text", "wire")
+    __slots__ = ("texts", "wire")
 
-    def __init__(self, text: str):
-        self.text = text
-        self.wire = ws_text_frame(text.encode("utf-8"))
+    def __init__(self, *texts: str):
+        self.texts = texts
+        self.wire = b"".join(ws_text_frame(text.encode("utf-8")) for text in texts)
 
 
 class DaphneSink:
@@ -123,7 +124,8 @@ class QueueSink:
         if self.closed:
             return
         try:
-            self.queue.put_nowait({"type": "websocket.send", "text": frame.text})
+            for text in frame.texts:
+                self.queue.put_nowait({"type": "websocket.send", "text": text})
         except asyncio.QueueFull:
             metrics.SLOW_READERS.inc()
             self.close(1008)

@@ -15,7 +15,8 @@ from livechat.selectors import message_page
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_reader_following_after_misses_nothing_under_concurrent_writers(make_user, settings):
+@pytest.mark.parametrize("batch", [1, 10], ids=["one per transaction", "batches of 10"])
+def test_a_reader_following_after_misses_nothing_under_concurrent_writers(make_user, settings, batch):
     assert connection.vendor == "postgresql"
     settings.CHAT_RATE_LIMITS = False
     writers = [make_user() for _ in range(4)]
@@ -25,8 +26,8 @@ def test_a_reader_following_after_misses_nothing_under_concurrent_writers(make_u
 
     def write(user):
         try:
-            for i in range(150):
-                services.message_send(user_id=user.id, subject="", body=f"{user.id}-{i}")
+            for i in range(0, 150, batch):
+                services.messages_send([services.SendRequest(user.id, "", f"{user.id}-{j}") for j in range(i, i + batch)])
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
