@@ -7,6 +7,7 @@ import logging
 import time
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
@@ -32,9 +33,19 @@ def _active_user(user_id: int):
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
-    # No channel-layer channel per socket (with Redis that would be one SUBSCRIBE and one
-    # queue per socket): the process's hub holds the one subscription and writes to sockets.
-    channel_layer_alias = "no per-socket channel"
+    async def __call__(self, scope, receive, send):
+        """Channels' loop without a channel-layer channel per socket (with Redis that
+        would be one SUBSCRIBE and one queue per socket; the process's hub holds the one
+        subscription and writes to sockets) and without the helper task that would
+        wait on it: one coroutine per socket, reading its frames in order."""
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message):
         # Channels runs aclose_old_connections (a thread hop) before every handler;
@@ -55,6 +66,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.conn = self.hub.attach(self.base_send, ip)
+        # Nothing reads the handshake's headers from here on; an open socket need not keep them.
+        self.scope = {"type": "websocket", "path": self.scope.get("path"), "client": client}
 
     async def disconnect(self, code):
         if hasattr(self, "conn"):

@@ -50,6 +50,10 @@ def encode(obj) -> Frame:
     return Frame(_encode_text(obj))
 
 
+def _count_frame(figures: tuple[int, int]) -> Frame:
+    return encode({"type": "user_count", "authenticated": figures[0], "anonymous": figures[1]})
+
+
 def _without_email(message: dict) -> dict:
     return dict(message, user={k: v for k, v in message["user"].items() if k != "email"})
 
@@ -318,10 +322,10 @@ class Hub:
     def _presence_changed(self):
         self.presence_dirty = True
 
-    def _send_count(self, conn: Connection, figures: tuple[int, int]):
+    def _send_count(self, conn: Connection, figures: tuple[int, int], frame: Frame | None = None):
         conn.count_sent = figures
         conn.count_at = time.monotonic()
-        conn.send({"type": "user_count", "authenticated": figures[0], "anonymous": figures[1]})
+        conn.sink.write(frame or _count_frame(figures))
 
     async def _presence(self):
         last_write = 0.0
@@ -339,9 +343,11 @@ class Hub:
                 self.presence_dirty = True
                 logger.debug("presence store unavailable: %s", exc)
             figures = totals(self.local, self.remote)
+            frame = None  # encoded once for every socket it goes to
             for conn in list(self.conns):
                 if conn.count_sent != figures and now - conn.count_at >= COUNT_MIN_INTERVAL_S:
-                    self._send_count(conn, figures)
+                    frame = frame or _count_frame(figures)
+                    self._send_count(conn, figures, frame)
             await asyncio.sleep(PRESENCE_TICK_S)
 
     def store_ttl_third(self) -> float:

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from livechat import services
 from livechat.models import Message, Room
 from livechat.services import SendRequest
-from livechat.tests.conftest import frames_until_quiet, receive_type
+from livechat.tests.conftest import frames_until_quiet
 
 pytestmark = [pytest.mark.sqlite]
 

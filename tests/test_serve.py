@@ -1,0 +1,35 @@
+"""The pieces of chatapp.serve that stand in for daphne's per-connection objects."""
+
+import asyncio
+
+import pytest
+
+from chatapp.serve import _InputQueue
+
+pytestmark = [pytest.mark.sqlite]
+
+
+async def test_input_queue_hands_over_in_order_whoever_comes_first():
+    queue = _InputQueue()
+    queue.put_nowait(1)
+    queue.put_nowait(2)
+    assert await queue.get() == 1
+    waiting = asyncio.ensure_future(queue.get())
+    assert await waiting == 2
+    waiting = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)  # the reader waits first
+    queue.put_nowait(3)
+    queue.put_nowait(4)
+    assert await waiting == 3
+    assert await queue.get() == 4
+    assert queue.items is None and (queue.waiter is None or queue.waiter.done())
+
+
+async def test_input_queue_keeps_items_put_after_its_reader_was_cancelled():
+    queue = _InputQueue()
+    waiting = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await asyncio.sleep(0)
+    queue.put_nowait("websocket.disconnect")
+    assert await queue.get() == "websocket.disconnect"
