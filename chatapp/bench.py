@@ -395,6 +395,76 @@ def history_bench(port: int, env: dict, messages: int, requests: int = 500) -> d
         process.wait(10)
 
 
+def auth_bench(port: int, env: dict, seconds: float = 5.0, clients: int = 8) -> dict:
+    """POST /api/login and POST /api/refresh_credentials per second against one daphne process, from
+    `clients` threads on keep-alive connections. Each refresh presents the cookie the
+    previous one returned (rotation, one-time tokens), as browsers do."""
+    import http.client
+    import threading
+
+    from chatapp.cluster import wait_http
+
+    process = subprocess.Popen([sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(port)],
+                               cwd=BASE_DIR, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        for n in range(clients):
+            bench_token(f"http://127.0.0.1:{port}", n)  # registers the bench users once
+
+        def post(conn, path, body=None, cookie=None):
+            headers = {"Content-Type": "application/json"}
+            if cookie:
+                headers["Cookie"] = cookie
+            conn.request("POST", path, body=json.dumps(body) if body is not None else b"", headers=headers)
+            response = conn.getresponse()
+            response.read()
+            refresh = next((c.split(";", 1)[0] for c in response.headers.get_all("Set-Cookie") or ()
+                            if c.startswith("refresh=")), None)
+            return response.status, refresh
+
+        def measure(kind):
+            counts = {"ok": 0, "failed": 0}
+            latencies: list[float] = []
+            lock = threading.Lock()
+            deadline = time.monotonic() + seconds
+
+            def client(n):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                credentials = {"email": f"bench-{n}@example.com", "password": PASSWORD}
+                cookie = post(conn, "/api/login", credentials)[1] if kind == "refresh" else None
+                while time.monotonic() < deadline:
+                    started = time.perf_counter()
+                    if kind == "login":
+                        status, _ = post(conn, "/api/login", credentials)
+                    else:
+                        status, cookie = post(conn, "/api/refresh_credentials", cookie=cookie)
+                    with lock:
+                        latencies.append(time.perf_counter() - started)
+                        counts["ok" if status == 200 else "failed"] += 1
+                    if status != 200:
+                        return
+                conn.close()
+
+            cpu0 = cpu_seconds(process.pid)
+            threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+            started = time.monotonic()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.monotonic() - started
+            latencies.sort()
+            q = lambda p: round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else 0  # noqa: E731
+            return {"per_s": round(counts["ok"] / elapsed, 1), "ok": counts["ok"], "failed": counts["failed"],
+                    "p50_ms": q(0.5), "p99_ms": q(0.99),
+                    "server_cpu_ms_each": round((cpu_seconds(process.pid) - cpu0) * 1000 / max(1, counts["ok"]), 2)}
+
+        return {"clients": clients, "seconds": seconds, "login": measure("login"), "refresh": measure("refresh")}
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 def store_bench(env: dict, port: int, replicas: int = 2, senders: int = 8, duration: float = 5.0,
                 window: int = 16) -> dict:
     """Message store + broadcast rate across replicas: senders spread over the replicas

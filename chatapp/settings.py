@@ -91,9 +91,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "chatapp.logs.RequestIdMiddleware",
+    "chatapp.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chatapp.middleware.StaticFilesMiddleware",
     "chatapp.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

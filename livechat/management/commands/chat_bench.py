@@ -21,12 +21,14 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=50, help="messages per second, all senders together")
         parser.add_argument("--duration", type=float, default=10)
         parser.add_argument("--workers", type=int, default=2, help="load-client processes")
-        parser.add_argument("--servers", default="product,baseline")
+        parser.add_argument("--servers", default="product,baseline",
+                            help="fan-out runs: product and/or baseline, or none (only --history/--store/--auth)")
         parser.add_argument("--asgi-servers", default="daphne",
                             help="ASGI servers to run the product under: daphne and/or uvicorn (needs uvicorn installed)")
         parser.add_argument("--history", type=int, default=0, help="also time history pages with this many stored messages")
         parser.add_argument("--store", type=int, default=0, metavar="REPLICAS",
                             help="also measure message store + broadcast rate across this many replicas")
+        parser.add_argument("--auth", action="store_true", help="also measure logins/s and refreshes/s (HTTP)")
         parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/chat_bench")
         parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
         parser.add_argument("--port", type=int, default=8900)
@@ -35,14 +37,16 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         if o["sockets"] < 1 or o["senders"] < 1 or o["rate"] <= 0 or o["duration"] <= 0 or o["workers"] < 1:
             raise CommandError("--sockets, --senders, --workers must be ≥ 1 and --rate, --duration > 0")
-        kinds = [k.strip() for k in o["servers"].split(",") if k.strip()]
-        if not kinds or set(kinds) - {"product", "baseline"}:
-            raise CommandError("--servers takes product and/or baseline")
+        kinds = [k.strip() for k in o["servers"].split(",") if k.strip() and k.strip() != "none"]
+        if set(kinds) - {"product", "baseline"}:
+            raise CommandError("--servers takes product and/or baseline, or none")
+        if not kinds and not (o["history"] or o["store"] or o["auth"]):
+            raise CommandError("nothing to measure: --servers none needs --history, --store or --auth")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
         env.update(DATABASE_URL=o["database_url"], REDIS_URL=o["redis_url"], CHAT_RATE_LIMITS="off",
                    DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or "bench-secret-key-" + "x" * 40,
                    CHAT_IDLE_TIMEOUT="3600", CHAT_MAX_SOCKETS_PER_IP="1000000")  # every load socket comes from 127.0.0.1
-        if "product" in kinds:
+        if "product" in kinds or o["history"] or o["store"] or o["auth"]:
             self._ensure_database(o["database_url"])
         asgi_servers = [a.strip() for a in o["asgi_servers"].split(",") if a.strip()]
         if set(asgi_servers) - set(bench.SERVER_COMMANDS):
@@ -63,13 +67,23 @@ class Command(BaseCommand):
         if o["store"]:
             self.stderr.write(f"store + broadcast across {o['store']} replicas…")
             store = bench.store_bench(env, o["port"] + 20, replicas=o["store"])
+        auth = None
+        if o["auth"]:
+            self.stderr.write("logins and refreshes…")
+            auth = bench.auth_bench(o["port"] + 30, env)
         if o["json"]:
-            self.stdout.write(json.dumps({"fanout": [r.__dict__ for r in results], "history": history, "store": store}, indent=2))
+            self.stdout.write(json.dumps({"fanout": [r.__dict__ for r in results], "history": history, "store": store,
+                                          "auth": auth}, indent=2))
             return
         self._table(results, history)
         if store:
             self.stdout.write(f"store + broadcast: {store['stored_per_s']} messages/s across {store['replicas']} replicas "
                               f"({store['stored']} stored, {store['failed']} failed, {store['senders']} senders)")
+        if auth:
+            for kind in ("login", "refresh"):
+                a = auth[kind]
+                self.stdout.write(f"{kind}: {a['per_s']}/s from {auth['clients']} clients, p50 {a['p50_ms']} ms, "
+                                  f"p99 {a['p99_ms']} ms, {a['server_cpu_ms_each']} ms server CPU each, {a['failed']} failed")
 
     def _table(self, results, history):
         cols = [("server", "server"), ("sent", "sent"), ("deliveries_offered_per_s", "offered/s"),
@@ -77,7 +91,8 @@ class Command(BaseCommand):
                 ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"),
                 ("server_cpu_s", "srv CPU s"), ("cpu_us_per_delivery", "µs/deliv"), ("rss_kb_per_socket", "KB/sock"),
                 ("open_s", "open s"), ("client_cpu_s", "load CPU s")]
-        self.stdout.write("  ".join(f"{title:>10}" for _, title in cols))
+        if results:
+            self.stdout.write("  ".join(f"{title:>10}" for _, title in cols))
         for r in results:
             self.stdout.write("  ".join(f"{str(getattr(r, key)):>10}" for key, _ in cols))
         baseline = next((r for r in results if r.server == "baseline"), None)
