@@ -11,3 +11,9 @@ def user_public(*, user: User, with_email: bool) -> dict:
 
 def user_get_by_email(*, email: str) -> User | None:
     return User.objects.filter(email__iexact=email).first()
+
+
+def users_active(user_ids: list[int]) -> list[User | None]:
+    """Each id's User if it is active, else None: one query for many ids."""
+    found = User.objects.filter(pk__in=set(user_ids), is_active=True).in_bulk()
+    return [found.get(user_id) for user_id in user_ids]

@@ -6,7 +6,6 @@ import json
 import logging
 import time
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -26,12 +25,6 @@ FRAME_TYPES = {"ping", "auth", "message"}
 MAX_IN_FLIGHT = 32  # messages of one socket being stored at once
 
 
-def _active_user(user_id: int):
-    from accounts.models import User
-
-    return User.objects.filter(pk=user_id, is_active=True).first()
-
-
 class ChatConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send):
         """Channels' loop without a channel-layer channel per socket (with Redis that
@@ -49,7 +42,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message):
         # Channels runs aclose_old_connections (a thread hop) before every handler;
-        # handlers here touch the database only through database_sync_to_async,
+        # handlers here touch the database only through the hub's batchers (database_sync_to_async),
         # which closes stale connections itself, so frames skip that hop.
         handler = getattr(self, message["type"].replace(".", "_"), None)
         if handler is None:
@@ -68,6 +61,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.conn = self.hub.attach(self.base_send, ip)
         # Nothing reads the handshake's headers from here on; an open socket need not keep them.
         self.scope = {"type": "websocket", "path": self.scope.get("path"), "client": client}
+
+    async def websocket_disconnect(self, message):
+        # Channels' own also runs aclose_old_connections (a thread hop) for every closing
+        # socket; nothing here used the database in this thread. A reconnect storm is
+        # thousands of these.
+        await self.disconnect(message.get("code"))
+        raise StopConsumer()
 
     async def disconnect(self, code):
         if hasattr(self, "conn"):
@@ -105,7 +105,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             conn.send({"type": "auth_failed"})
             return
         try:
-            user = await database_sync_to_async(_active_user)(claims.user_id)
+            user = await self.hub.sign_ins.submit(claims.user_id)
         except (DatabaseError, InterfaceError):
             conn.send({"type": "error", "reason": "unavailable"})
             return

@@ -14,6 +14,7 @@ and written to each local socket in id order without gaps.
 """
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -25,14 +26,15 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.models import User
+from accounts.selectors import users_active
 
 from chatapp import metrics
 
-from . import selectors
+from . import selectors, services
 from .events import GROUP
 from .presence import LocalState, RemoteView, presence_store, totals
 from .sinks import Frame, sink_for
-from .writer import MessageWriter
+from .batching import Batcher
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +52,9 @@ def encode(obj) -> Frame:
     return Frame(_encode_text(obj))
 
 
+@functools.lru_cache(maxsize=4)
 def _count_frame(figures: tuple[int, int]) -> Frame:
+    """Encoded once per distinct count, whatever the number of sockets it goes to."""
     return encode({"type": "user_count", "authenticated": figures[0], "anonymous": figures[1]})
 
 
@@ -127,7 +131,8 @@ class Hub:
         self.tasks: list[asyncio.Task] = []
         self.stopping = False
         self._started: asyncio.Task | None = None
-        self.writer = MessageWriter()
+        self.writer = Batcher(services.messages_send)
+        self.sign_ins = Batcher(users_active)  # the `auth` frames' user lookups
 
     # ---- lifecycle --------------------------------------------------------------
     def start(self):
@@ -322,10 +327,10 @@ class Hub:
     def _presence_changed(self):
         self.presence_dirty = True
 
-    def _send_count(self, conn: Connection, figures: tuple[int, int], frame: Frame | None = None):
+    def _send_count(self, conn: Connection, figures: tuple[int, int]):
         conn.count_sent = figures
         conn.count_at = time.monotonic()
-        conn.sink.write(frame or _count_frame(figures))
+        conn.sink.write(_count_frame(figures))
 
     async def _presence(self):
         last_write = 0.0
@@ -343,11 +348,9 @@ class Hub:
                 self.presence_dirty = True
                 logger.debug("presence store unavailable: %s", exc)
             figures = totals(self.local, self.remote)
-            frame = None  # encoded once for every socket it goes to
             for conn in list(self.conns):
                 if conn.count_sent != figures and now - conn.count_at >= COUNT_MIN_INTERVAL_S:
-                    frame = frame or _count_frame(figures)
-                    self._send_count(conn, figures, frame)
+                    self._send_count(conn, figures)
             await asyncio.sleep(PRESENCE_TICK_S)
 
     def store_ttl_third(self) -> float:

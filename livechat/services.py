@@ -5,7 +5,7 @@ They lock the room row, so inserts are serialised cluster-wide: ids are taken in
 order and committed in that order, so no message can become visible after one with a
 larger id, and the room row hands each message its prev_id and a ts that never goes
 backwards, whatever the replicas' clocks say. A batch of sends shares one lock and one
-commit (livechat/writer.py gathers them per process).
+commit (livechat/batching.py gathers them per process).
 """
 
 import time

@@ -1,4 +1,4 @@
-"""Sends stored in batches (livechat/writer.py, services.messages_send): one room lock
+"""Sends stored in batches (livechat/batching.py, services.messages_send): one room lock
 and one commit for many messages, with every request's own outcome, and the hub's
 one-write-per-socket delivery of a batch."""
 
@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from livechat import services
 from livechat.models import Message, Room
 from livechat.services import SendRequest
-from livechat.tests.conftest import frames_until_quiet
+from livechat.tests.conftest import frames_until_quiet, receive_type
 
 pytestmark = [pytest.mark.sqlite]
 
@@ -115,3 +115,27 @@ async def test_the_hub_writes_a_batch_once_per_socket_and_repairs_a_gap_inside_i
         assert [[x["id"] for x in w] for w in writes] == [[m[1]["id"], m[2]["id"]], [m[3]["id"]], [m[4]["id"]]]
         assert all(("email" in x["user"]) is with_email for w in writes for x in w)
     assert hub.last_id == m[4]["id"]
+
+
+async def test_a_burst_of_sign_ins_shares_queries_and_each_socket_gets_its_own_answer(sockets, make_user, monkeypatch):
+    import accounts.selectors
+    from accounts.tokens import access_token_issue
+    from livechat import hub as hub_module
+
+    batches = []
+    real = accounts.selectors.users_active
+
+    def spy(user_ids):
+        batches.append(len(user_ids))
+        return real(user_ids)
+
+    monkeypatch.setattr(hub_module, "users_active", spy)
+    users = [await database_sync_to_async(make_user)() for _ in range(12)]
+    banned = await database_sync_to_async(make_user)(is_active=False)
+    clients = [await sockets() for _ in range(13)]
+    for ws, user in zip(clients, users + [banned]):
+        await ws.send_json_to({"type": "auth", "token": access_token_issue(user=user)})
+    for ws, user in zip(clients, users):
+        assert (await receive_type(ws, "auth"))["user"]["id"] == user.id
+    assert await receive_type(clients[-1], "auth_failed") == {"type": "auth_failed"}
+    assert sum(batches) == 13 and max(batches) > 1
