@@ -3,7 +3,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from livechat.selectors import message_page, message_payload
+from livechat.selectors import message_page
 
 CURSORS = ("lastTimestamp", "before", "after")
 
@@ -37,8 +37,6 @@ class MessageListApi(APIView):
             before=data.get("before"),
             after=data.get("after"),
             last_timestamp=data.get("lastTimestamp"),
+            with_email=request.user is not None and request.user.is_authenticated,
         )
-        with_email = request.user is not None and request.user.is_authenticated
-        return Response(
-            {"messages": [message_payload(message=m, with_email=with_email) for m in messages], "has_more": has_more}
-        )
+        return Response({"messages": messages, "has_more": has_more})

@@ -40,8 +40,8 @@ def test_a_reader_following_after_misses_nothing_under_concurrent_writers(make_u
                 finished = done.is_set()
                 page, _ = message_page(limit=100, after=last)
                 for message in page:
-                    seen.append(message.id)
-                    last = message.id
+                    seen.append(message["id"])
+                    last = message["id"]
                 if finished and not page:
                     return
         finally:
