@@ -16,6 +16,7 @@ def test_chat_bench_small_run():
     result = subprocess.run(
         [sys.executable, "manage.py", "chat_bench", "--sockets", "60", "--senders", "2", "--rate", "10",
          "--duration", "2", "--workers", "1", "--port", "8980", "--redis-url", "redis://127.0.0.1:6379/8",
+         "--history", "2000", "--store", "2", "--auth",
          "--database-url", "postgres://postgres@127.0.0.1:5432/chat_bench_test", "--json"],
         cwd=BASE_DIR, capture_output=True, text=True, timeout=280,
         env={"PATH": "/usr/bin:/bin", "DJANGO_SECRET_KEY": "k" * 60},
@@ -27,6 +28,11 @@ def test_chat_bench_small_run():
     for r in by.values():
         assert r["sent"] > 0 and r["undelivered"] == 0 and r["duplicated"] == 0, r
         assert r["p99_ms"] > 0 and r["rss_kb_per_socket"] > 0
+    assert report["history"]["stored"] >= 2000 and report["history"]["p99_ms"] > 0
+    store = report["store"]
+    assert store["stored"] > 0 and store["failed"] == 0 and store["stored"] == store["acknowledged"], store
+    for kind in ("login", "refresh"):
+        assert report["auth"][kind]["ok"] > 0 and report["auth"][kind]["failed"] == 0, report["auth"]
 
 
 def test_chat_bench_refuses_bad_arguments():
