@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv dev-venv system-deps services lint cluster bench clean
+.PHONY: run test venv dev-venv system-deps services lint cluster clean
 
 $(VENV)/.runtime: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (or run make PYTHON=python3)" >&2; exit 1; }
@@ -37,6 +37,8 @@ system-deps:
 	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
 	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -57,7 +59,12 @@ services: system-deps
 	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='chat'" | grep -q 1 || \
 	  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE chat"
 
-test: dev-venv services
+# The benchmark's Node load client (bench/loadclient.js) and its one package.
+bench/node_modules/.installed: bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: dev-venv services bench/node_modules/.installed
 	$(PY) -m pytest
 	CHAT_TEST_DB=sqlite $(PY) -m pytest -m sqlite -p no:cacheprovider
 
@@ -68,4 +75,4 @@ cluster: venv services
 	$(PY) manage.py cluster --replicas 3
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) staticfiles .pytest_cache bench/node_modules

@@ -165,6 +165,41 @@ async def _load_worker(url, count, tokens, ready, start, stop, results, seed):
         ws.transport.abort()
 
 
+NODE_CLIENT = os.path.join(BASE_DIR, "bench", "loadclient.js")
+
+
+def node_client_missing() -> str | None:
+    """Why `--client node` cannot run here, or None."""
+    import shutil
+
+    if shutil.which("node") is None:
+        return "node is not installed (Debian: apt-get install nodejs npm)"
+    if not os.path.isdir(os.path.join(BASE_DIR, "bench", "node_modules", "ws")):
+        return "the Node client's packages are missing: run (cd bench && npm ci)"
+    return None
+
+
+def node_worker(url, count, tokens, ready, start, stop, results, seed):
+    """load_worker's contract, with the sockets held by Node (bench/loadclient.js): a
+    client several times cheaper per delivery than Python's, so it does not limit what
+    is measured. This process only relays; Node's CPU counts as the load client's."""
+    process = subprocess.Popen(["node", NODE_CLIENT, url, str(count), str(seed)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env={**os.environ, "BENCH_TOKENS": json.dumps(tokens)})
+    try:
+        first = json.loads(process.stdout.readline() or b'{"error": "node exited"}')
+        if "error" in first:
+            ready.put(f"node load client failed: {first['error']}")
+            return
+        ready.put(first["connect_s"])
+        stop.wait()
+        process.stdin.write(b"stop\n")
+        process.stdin.flush()
+        results.put(json.loads(process.stdout.readline()))
+    finally:
+        process.kill()
+        process.wait()
+
+
 # ---- one server under test ------------------------------------------------------------
 @dataclass
 class Result:
@@ -279,17 +314,18 @@ async def _drain(ws):
 
 
 def run_one(server: ServerUnderTest, *, sockets: int, senders: int, rate: float, duration: float, workers: int,
-            progress=None) -> Result:
+            progress=None, client: str = "python") -> Result:
     name = server.kind if server.kind == "baseline" else f"{server.kind}/{server.asgi_server}"
     result = Result(name, sockets, senders, rate, duration)
-    server.start(senders, users=min(50, max(1, sockets // 2)))
     try:
+        server.start(senders, users=min(50, max(1, sockets // 2)))
         ctx = mp.get_context("fork")
         ready, results = ctx.Queue(), ctx.Queue()
         start, stop = ctx.Event(), ctx.Event()
         rss_before = rss_kb(server.process.pid)
         per = [sockets // workers + (1 if i < sockets % workers else 0) for i in range(workers)]
-        procs = [ctx.Process(target=load_worker, args=(server.ws_url, n, server.tokens if server.kind == "product" else [],
+        worker = node_worker if client == "node" else load_worker
+        procs = [ctx.Process(target=worker, args=(server.ws_url, n, server.tokens if server.kind == "product" else [],
                                                         ready, start, stop, results, i)) for i, n in enumerate(per)]
         opened = time.monotonic()
         sys.stderr.write(f"opening {sockets} sockets…\n")

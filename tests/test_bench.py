@@ -39,3 +39,18 @@ def test_chat_bench_refuses_bad_arguments():
     result = subprocess.run([sys.executable, "manage.py", "chat_bench", "--sockets", "0"], cwd=BASE_DIR,
                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert result.returncode != 0 and "--sockets" in result.stderr
+
+
+def test_chat_bench_with_the_node_load_client():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "chat_bench", "--sockets", "60", "--senders", "2", "--rate", "10",
+         "--duration", "2", "--workers", "2", "--port", "8985", "--redis-url", "redis://127.0.0.1:6379/8",
+         "--database-url", "postgres://postgres@127.0.0.1:5432/chat_bench_test", "--client", "node", "--json"],
+        cwd=BASE_DIR, capture_output=True, text=True, timeout=280,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "DJANGO_SECRET_KEY": "k" * 60},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    by = {r["server"]: r for r in json.loads(result.stdout)["fanout"]}
+    for r in by.values():
+        assert r["sent"] > 0 and r["undelivered"] == 0 and r["duplicated"] == 0, r
+        assert r["p99_ms"] > 0 and r["client_cpu_s"] > 0 and r["open_s"] > 0

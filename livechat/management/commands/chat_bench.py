@@ -21,6 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=50, help="messages per second, all senders together")
         parser.add_argument("--duration", type=float, default=10)
         parser.add_argument("--workers", type=int, default=2, help="load-client processes")
+        parser.add_argument("--client", choices=["python", "node"], default="python",
+                            help="load client: Python websockets, or Node ws (bench/loadclient.js; cd bench && npm ci)")
         parser.add_argument("--servers", default="product,baseline",
                             help="fan-out runs: product and/or baseline, or none (only --history/--store/--auth)")
         parser.add_argument("--asgi-servers", default="daphne",
@@ -48,6 +50,8 @@ class Command(BaseCommand):
                    CHAT_IDLE_TIMEOUT="3600", CHAT_MAX_SOCKETS_PER_IP="1000000")  # every load socket comes from 127.0.0.1
         if "product" in kinds or o["history"] or o["store"] or o["auth"]:
             self._ensure_database(o["database_url"])
+        if o["client"] == "node" and kinds and (why := bench.node_client_missing()):
+            raise CommandError(f"--client node: {why}")
         asgi_servers = [a.strip() for a in o["asgi_servers"].split(",") if a.strip()]
         if set(asgi_servers) - set(bench.SERVER_COMMANDS):
             raise CommandError("--asgi-servers takes daphne and/or uvicorn")
@@ -58,7 +62,8 @@ class Command(BaseCommand):
             with tqdm(total=int(o["duration"]), desc=f"{kind}: {o['sockets']} sockets", unit="s",
                       disable=None, file=self.stderr._out) as bar:
                 results.append(bench.run_one(server, sockets=o["sockets"], senders=o["senders"], rate=o["rate"],
-                                             duration=o["duration"], workers=o["workers"], progress=bar.update))
+                                             duration=o["duration"], workers=o["workers"], progress=bar.update,
+                                             client=o["client"]))
         history = None
         if o["history"]:
             self.stderr.write(f"history: {o['history']} stored messages…")
