@@ -257,10 +257,18 @@ class ServerUnderTest:
             base = f"http://127.0.0.1:{self.port}"
             for n in range(users + senders):
                 (self.sender_tokens if n < senders else self.tokens).append(bench_token(base, n))
+        elif self.kind.startswith("stock-"):
+            env = {**self.env, "BENCH_LAYER": self.kind.split("-", 1)[1]}
+            env.pop("DJANGO_SETTINGS_MODULE", None)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatapp.bench_stock:application"],
+                cwd=BASE_DIR, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            _wait_port(self.port)
+            self.sender_tokens = [None] * senders
         else:
             self.process = subprocess.Popen([sys.executable, "-c", f"from chatapp.bench import baseline_server; baseline_server({self.port})"],
                                             cwd=BASE_DIR, stderr=subprocess.DEVNULL)
-            time.sleep(1.0)
+            _wait_port(self.port)
             self.sender_tokens = [None] * senders
 
     def stop(self):
@@ -270,6 +278,20 @@ class ServerUnderTest:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on port {port} after {timeout}s") from None
+            time.sleep(0.1)
 
 
 async def _senders(url, tokens, rate, duration):

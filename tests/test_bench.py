@@ -41,16 +41,18 @@ def test_chat_bench_refuses_bad_arguments():
     assert result.returncode != 0 and "--sockets" in result.stderr
 
 
-def test_chat_bench_with_the_node_load_client():
+def test_chat_bench_with_the_node_load_client_and_stock_channels():
     result = subprocess.run(
         [sys.executable, "manage.py", "chat_bench", "--sockets", "60", "--senders", "2", "--rate", "10",
          "--duration", "2", "--workers", "2", "--port", "8985", "--redis-url", "redis://127.0.0.1:6379/8",
-         "--database-url", "postgres://postgres@127.0.0.1:5432/chat_bench_test", "--client", "node", "--json"],
+         "--database-url", "postgres://postgres@127.0.0.1:5432/chat_bench_test", "--client", "node", "--json",
+         "--servers", "product,baseline,stock-redis"],
         cwd=BASE_DIR, capture_output=True, text=True, timeout=280,
         env={"PATH": "/usr/bin:/bin:/usr/local/bin", "DJANGO_SECRET_KEY": "k" * 60},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     by = {r["server"]: r for r in json.loads(result.stdout)["fanout"]}
+    assert set(by) == {"product/daphne", "baseline", "stock-redis/daphne"}
     for r in by.values():
         assert r["sent"] > 0 and r["undelivered"] == 0 and r["duplicated"] == 0, r
         assert r["p99_ms"] > 0 and r["client_cpu_s"] > 0 and r["open_s"] > 0

@@ -24,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--client", choices=["python", "node"], default="python",
                             help="load client: Python websockets, or Node ws (bench/loadclient.js; cd bench && npm ci)")
         parser.add_argument("--servers", default="product,baseline",
-                            help="fan-out runs: product and/or baseline, or none (only --history/--store/--auth)")
+                            help="fan-out runs: product, baseline (plain websockets), stock-redis and stock-memory "
+                                 "(stock Channels consumers on daphne), or none (only --history/--store/--auth)")
         parser.add_argument("--asgi-servers", default="daphne",
                             help="ASGI servers to run the product under: daphne and/or uvicorn (needs uvicorn installed)")
         parser.add_argument("--history", type=int, default=0, help="also time history pages with this many stored messages")
@@ -40,8 +41,8 @@ class Command(BaseCommand):
         if o["sockets"] < 1 or o["senders"] < 1 or o["rate"] <= 0 or o["duration"] <= 0 or o["workers"] < 1:
             raise CommandError("--sockets, --senders, --workers must be ≥ 1 and --rate, --duration > 0")
         kinds = [k.strip() for k in o["servers"].split(",") if k.strip() and k.strip() != "none"]
-        if set(kinds) - {"product", "baseline"}:
-            raise CommandError("--servers takes product and/or baseline, or none")
+        if set(kinds) - {"product", "baseline", "stock-redis", "stock-memory"}:
+            raise CommandError("--servers takes product, baseline, stock-redis, stock-memory, or none")
         if not kinds and not (o["history"] or o["store"] or o["auth"]):
             raise CommandError("nothing to measure: --servers none needs --history, --store or --auth")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
