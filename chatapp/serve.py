@@ -153,7 +153,6 @@ def _drain():
 
 
 BACKLOG = 2048
-GC_THRESHOLD = int(os.environ.get("CHAT_GC_THRESHOLD", "20000"))
 
 
 def _with_backlog(args: list[str]) -> list[str]:
@@ -178,6 +177,13 @@ def _with_backlog(args: list[str]) -> list[str]:
     return ["-e", f"tcp:port={port}:interface={interface}:backlog={BACKLOG}", *rest]
 
 
+def _gc_threshold() -> int:
+    raw = os.environ.get("CHAT_GC_THRESHOLD", "20000")
+    if not raw.isdigit() or int(raw) < 1:
+        sys.exit(f"error: CHAT_GC_THRESHOLD must be a positive integer (got {raw!r}); unset it for the default 20000")
+    return int(raw)
+
+
 def main(argv: list[str]) -> None:
     args = list(argv)
     if not any(not a.startswith("-") and ":" in a for a in args):
@@ -194,7 +200,7 @@ def main(argv: list[str]) -> None:
     # collector's full passes, and collect the young generation less often. A burst of
     # connections otherwise spends about a fifth of its CPU in the garbage collector.
     gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 20)
+    gc.set_threshold(_gc_threshold(), 20, 20)
     CommandLineInterface().run(args)
 
 

@@ -33,3 +33,18 @@ async def test_input_queue_keeps_items_put_after_its_reader_was_cancelled():
     await asyncio.sleep(0)
     queue.put_nowait("websocket.disconnect")
     assert await queue.get() == "websocket.disconnect"
+
+
+def test_a_bad_gc_threshold_is_refused_with_a_clear_message(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from chatapp.cluster import BASE_DIR
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    env.update(CHAT_GC_THRESHOLD="lots", SQLITE_PATH=str(tmp_path / "db.sqlite3"))
+    result = subprocess.run([sys.executable, "-m", "chatapp.serve", "-p", "8998"], cwd=BASE_DIR, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "CHAT_GC_THRESHOLD must be a positive integer" in result.stderr
