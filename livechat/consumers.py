@@ -125,11 +125,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conn = self.conn
         client_id = frame.get("client_id")
         echo = client_id if isinstance(client_id, (str, int, float, bool)) or client_id is None else None
-
-        def failed(reason):
-            metrics.FAILURES.labels(reason=reason).inc()
-            conn.send({"type": "message_failed", "client_id": echo, "reason": reason})
-
+        failed = functools.partial(_failed, conn, echo)
         if conn.user is None:
             return failed("unauthenticated")
         if conn.auth_exp <= time.time():
@@ -150,11 +146,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def on_stored(self, pending, *, echo, started):
         conn = self.conn
-
-        def failed(reason):
-            metrics.FAILURES.labels(reason=reason).inc()
-            conn.send({"type": "message_failed", "client_id": echo, "reason": reason})
-
+        failed = functools.partial(_failed, conn, echo)
         if pending.cancelled():
             return
         exc = pending.exception()
@@ -177,6 +169,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             else:
                 logger.error("message not stored", exc_info=exc, extra={"conn": conn.id})
             failed("unavailable")
+
+
+def _failed(conn, echo, reason: str) -> None:
+    """message_failed to the sender alone, echoing its client_id as sent."""
+    metrics.FAILURES.labels(reason=reason).inc()
+    conn.send({"type": "message_failed", "client_id": echo, "reason": reason})
 
 
 def parse_frame(text: str | None) -> dict | None:
