@@ -3,7 +3,11 @@
 - incoming frames over 64 KiB are refused by autobahn before they are buffered, and
   with failByDrop off the client is told so with close code 1009;
 - on SIGTERM the hub closes every socket with 1001 and leaves the presence set
-  before the reactor stops (a graceful drain).
+  before the reactor stops (a graceful drain);
+- an open socket costs less: a two-slot input queue, no handshake leftovers, lazy
+  autobahn debug formatting, gc.freeze() after start-up (docs/architecture.md,
+  "What an open socket costs"). These subclass daphne's pinned internals
+  (requirements.txt); the cluster and browser tests run every socket through them.
 The Dockerfile, the cluster launcher and the tests all start the app this way.
 """
 
