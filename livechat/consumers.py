@@ -51,6 +51,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.in_flight: set[asyncio.Future] = set()
+        self.last_send: asyncio.Future | None = None
         self.hub = await Hub.get()
         client = self.scope.get("client")
         ip = client[0] if client else None
@@ -125,13 +126,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conn = self.conn
         client_id = frame.get("client_id")
         echo = client_id if isinstance(client_id, (str, int, float, bool)) or client_id is None else None
-        failed = functools.partial(_failed, conn, echo)
+        failed = functools.partial(self.after_earlier_sends, _failed, conn, echo)
         if conn.user is None:
             return failed("unauthenticated")
         if conn.auth_exp <= time.time():
             self.hub.demote(conn)
             failed("token_expired")
-            conn.send({"type": "refresh"})
+            self.after_earlier_sends(conn.send, {"type": "refresh"})
             return
         request = services.SendRequest(user_id=conn.user_id, subject=frame.get("subject"), body=frame.get("body"),
                                        client_id=client_id)
@@ -139,10 +140,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # (and stored in the same batch); outcomes come back in the order sent.
         pending = self.hub.writer.submit(request)
         pending.add_done_callback(functools.partial(self.on_stored, echo=echo, started=time.perf_counter()))
+        self.last_send = pending
         self.in_flight.add(pending)
         pending.add_done_callback(self.in_flight.discard)
         if len(self.in_flight) >= MAX_IN_FLIGHT:  # stop reading this socket until one is stored
             await asyncio.wait(set(self.in_flight), return_when=asyncio.FIRST_COMPLETED)
+
+    def after_earlier_sends(self, fn, *args):
+        """Runs fn(*args) once the outcome of this socket's previous message has been
+        answered, so that a refusal never overtakes an earlier message's outcome."""
+        last = self.last_send
+        if last is None:
+            fn(*args)
+        else:  # a done future's callbacks run in the order they were added
+            last.add_done_callback(lambda _: fn(*args))
 
     def on_stored(self, pending, *, echo, started):
         conn = self.conn

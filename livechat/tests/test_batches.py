@@ -139,3 +139,29 @@ async def test_a_burst_of_sign_ins_shares_queries_and_each_socket_gets_its_own_a
         assert (await receive_type(ws, "auth"))["user"]["id"] == user.id
     assert await receive_type(clients[-1], "auth_failed") == {"type": "auth_failed"}
     assert sum(batches) == 13 and max(batches) > 1
+
+
+async def test_a_refusal_never_overtakes_an_earlier_messages_outcome(sockets, make_user, monkeypatch):
+    import asyncio
+    import time as time_module
+
+    from livechat.hub import Hub
+
+    real = services.messages_send
+
+    def slow(requests, **kwargs):
+        time_module.sleep(0.3)  # the first message is still being stored when the second is refused
+        return real(requests, **kwargs)
+
+    monkeypatch.setattr(services, "messages_send", slow)
+    alice = await database_sync_to_async(make_user)()
+    sender = await sockets(token_for=alice)
+    await sender.send_json_to({"type": "message", "subject": "", "body": "first", "client_id": "c1"})
+    await asyncio.sleep(0.1)
+    for conn in Hub.current().conns:
+        conn.auth_exp = 0  # the access token expires between the two frames
+    await sender.send_json_to({"type": "message", "subject": "", "body": "second", "client_id": "c2"})
+    frames = [f for f in await frames_until_quiet(sender, quiet=1.0) if f["type"] != "user_count"]
+    assert [f["type"] for f in frames] == ["message", "message_failed", "refresh"], frames
+    assert frames[0]["message"]["client_id"] == "c1"
+    assert frames[1] == {"type": "message_failed", "client_id": "c2", "reason": "token_expired"}
