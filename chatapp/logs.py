@@ -2,6 +2,7 @@ import contextvars
 import json
 import logging
 import time
+import uuid
 
 request_id = contextvars.ContextVar("request_id", default=None)
 
@@ -41,3 +42,20 @@ def _record_with_request_id(*args, **kwargs):
 if not getattr(logging.getLogRecordFactory(), "_chat", False):
     _record_with_request_id._chat = True
     logging.setLogRecordFactory(_record_with_request_id)
+
+
+class RequestIdMiddleware:
+    """Takes nginx's X-Request-ID (or makes one), puts it on every log line of the
+    request and echoes it in the response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        rid = request.META.get("HTTP_X_REQUEST_ID", "")[:64] or uuid.uuid4().hex[:16]
+        # Not reset afterwards: Django logs 4xx/5xx responses after the middleware chain
+        # returns, and that line should carry the id too. The next request sets its own.
+        request_id.set(rid)
+        response = self.get_response(request)
+        response["X-Request-ID"] = rid
+        return response

@@ -91,9 +91,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "chatapp.middleware.RequestIdMiddleware",
+    "chatapp.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "chatapp.middleware.StaticFilesMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "chatapp.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
