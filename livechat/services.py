@@ -125,13 +125,15 @@ def messages_send(requests: list[SendRequest], *, room_id: int = DEFAULT_ROOM_ID
         for (i, _), payload in zip(accepted, payloads):
             outcomes[i] = SendResult(payload=payload, created=True)
         metrics.MESSAGES_STORED.inc(len(accepted))
-    for i in repeats:
-        request = requests[i]
-        existing = Message.objects.filter(user_id=request.user_id, client_id=request.client_id).select_related("user").first()
-        if existing is None:  # stored once, then deleted by a moderator just now: nothing to answer with
-            outcomes[i] = MessageInvalid()
-        else:
-            outcomes[i] = SendResult(payload=message_payload(message=existing), created=False)
+    if repeats:  # a reconnecting client re-sends its pending messages: one query for all of them
+        pairs = {(requests[i].user_id, requests[i].client_id) for i in repeats}
+        stored = {(m.user_id, m.client_id): m for m in _matching_client_ids(pairs).select_related("user")}
+        for i in repeats:
+            existing = stored.get((requests[i].user_id, requests[i].client_id))
+            if existing is None:  # stored once, then deleted by a moderator just now: nothing to answer with
+                outcomes[i] = MessageInvalid()
+            else:
+                outcomes[i] = SendResult(payload=message_payload(message=existing), created=False)
     return outcomes
 
 
@@ -144,12 +146,17 @@ def _room_locked(room_id: int) -> Room:
     return room
 
 
+def _matching_client_ids(pairs: set[tuple[int, str]]):
+    """Messages whose user is among the pairs' and client_id among theirs (a superset of
+    the pairs: callers keep the exact pairs)."""
+    return Message.objects.filter(user_id__in={u for u, _ in pairs}, client_id__in={c for _, c in pairs})
+
+
 def _client_ids_taken(pairs: list[tuple[int, str | None]]) -> set[tuple[int, str]]:
     wanted = {(u, c) for u, c in pairs if c is not None}
     if not wanted:
         return set()
-    rows = Message.objects.filter(user_id__in={u for u, _ in wanted}, client_id__in={c for _, c in wanted})
-    return {pair for pair in rows.values_list("user_id", "client_id") if pair in wanted}
+    return {pair for pair in _matching_client_ids(wanted).values_list("user_id", "client_id") if pair in wanted}
 
 
 def _recent_counts(user_ids: set[int]) -> dict[int, int]:
