@@ -11,11 +11,11 @@ can be compared as ratios on a noisy machine.
 """
 
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
 import random
-import statistics
 import subprocess
 import sys
 import time
@@ -382,14 +382,18 @@ def run_one(server: ServerUnderTest, *, sockets: int, senders: int, rate: float,
         result.undelivered = sent * sockets - unique
         result.duplicated = deliveries - unique
         if latencies:
-            q = lambda p: round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] / 1e6, 1)  # noqa: E731
-            result.p50_ms, result.p95_ms, result.p99_ms = q(0.50), q(0.95), q(0.99)
+            result.p50_ms, result.p95_ms, result.p99_ms = (round(_quantile(latencies, q) / 1e6, 1) for q in (0.5, 0.95, 0.99))
             result.max_ms = round(latencies[-1] / 1e6, 1)
         result.cpu_us_per_delivery = round(result.server_cpu_s * 1e6 / max(1, deliveries), 2)
         result.extra["slowest_worker_open_s"] = round(max(connect_times), 2)
         return result
     finally:
         server.stop()
+
+
+def _quantile(ordered: list, p: float):
+    """The p-quantile of an ascending list (0 when empty)."""
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else 0
 
 
 def _children_cpu() -> float:
@@ -411,6 +415,26 @@ async def _send_and_wait(server, senders, rate, duration, progress):
     return sent, sockets
 
 
+@contextlib.contextmanager
+def _replicas(env: dict, *ports: int):
+    """Product processes (`python -m chatapp.serve`) on the ports, answering /healthz;
+    stopped on the way out."""
+    from chatapp.cluster import wait_http
+
+    processes = [subprocess.Popen([sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(port)],
+                                  cwd=BASE_DIR, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                 for port in ports]
+    try:
+        for port in ports:
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+        yield processes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(10)
+
+
 def history_bench(port: int, env: dict, messages: int, requests: int = 500) -> dict:
     """p50/p99 of GET /api/messages pages with `messages` rows stored (PostgreSQL)."""
     import psycopg
@@ -426,14 +450,9 @@ def history_bench(port: int, env: dict, messages: int, requests: int = 500) -> d
                 "FROM generate_series(1, %s) g", [user, messages - count])
             conn.execute("ANALYZE livechat_message")
         top = conn.execute("SELECT max(id) FROM livechat_message").fetchone()[0]
-    process = subprocess.Popen([sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(port)],
-                               cwd=BASE_DIR, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    try:
-        from chatapp.cluster import wait_http
+    import http.client
 
-        wait_http(f"http://127.0.0.1:{port}/healthz")
-        import http.client
-
+    with _replicas(env, port):
         conn = http.client.HTTPConnection("127.0.0.1", port)
         rng = random.Random(1)
         times = []
@@ -447,10 +466,7 @@ def history_bench(port: int, env: dict, messages: int, requests: int = 500) -> d
             times.append(time.perf_counter() - t)
         times.sort()
         return {"stored": max(count, messages), "requests": requests,
-                "p50_ms": round(statistics.median(times) * 1000, 2), "p99_ms": round(times[int(0.99 * len(times))] * 1000, 2)}
-    finally:
-        process.terminate()
-        process.wait(10)
+                "p50_ms": round(_quantile(times, 0.5) * 1000, 2), "p99_ms": round(_quantile(times, 0.99) * 1000, 2)}
 
 
 def auth_bench(port: int, env: dict, seconds: float = 5.0, clients: int = 8) -> dict:
@@ -460,12 +476,7 @@ def auth_bench(port: int, env: dict, seconds: float = 5.0, clients: int = 8) -> 
     import http.client
     import threading
 
-    from chatapp.cluster import wait_http
-
-    process = subprocess.Popen([sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(port)],
-                               cwd=BASE_DIR, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+    with _replicas(env, port) as (process,):
         for n in range(clients):
             bench_token(f"http://127.0.0.1:{port}", n)  # registers the bench users once
 
@@ -512,15 +523,12 @@ def auth_bench(port: int, env: dict, seconds: float = 5.0, clients: int = 8) -> 
                 t.join()
             elapsed = time.monotonic() - started
             latencies.sort()
-            q = lambda p: round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else 0  # noqa: E731
+            q = lambda p: round(_quantile(latencies, p) * 1000, 1)  # noqa: E731
             return {"per_s": round(counts["ok"] / elapsed, 1), "ok": counts["ok"], "failed": counts["failed"],
                     "p50_ms": q(0.5), "p99_ms": q(0.99),
                     "server_cpu_ms_each": round((cpu_seconds(process.pid) - cpu0) * 1000 / max(1, counts["ok"]), 2)}
 
         return {"clients": clients, "seconds": seconds, "login": measure("login"), "refresh": measure("refresh")}
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def store_bench(env: dict, port: int, replicas: int = 2, senders: int = 8, duration: float = 5.0,
@@ -530,14 +538,7 @@ def store_bench(env: dict, port: int, replicas: int = 2, senders: int = 8, durat
     back through the fan-out)."""
     import psycopg
 
-    from chatapp.cluster import wait_http
-
-    processes = [subprocess.Popen([sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(port + i)],
-                                  cwd=BASE_DIR, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-                 for i in range(replicas)]
-    try:
-        for i in range(replicas):
-            wait_http(f"http://127.0.0.1:{port + i}/healthz")
+    with _replicas(env, *(port + i for i in range(replicas))):
         tokens = [bench_token(f"http://127.0.0.1:{port}", n) for n in range(senders)]
         with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
             before = conn.execute("SELECT count(*) FROM livechat_message").fetchone()[0]
@@ -546,11 +547,6 @@ def store_bench(env: dict, port: int, replicas: int = 2, senders: int = 8, durat
             stored = conn.execute("SELECT count(*) FROM livechat_message").fetchone()[0] - before
         return {"replicas": replicas, "senders": senders, "seconds": round(elapsed, 2), "stored": stored,
                 "acknowledged": acked, "failed": failed, "stored_per_s": round(stored / elapsed)}
-    finally:
-        for p in processes:
-            p.terminate()
-        for p in processes:
-            p.wait(10)
 
 
 async def _store_load(port, replicas, tokens, duration, window):
