@@ -1,20 +1,13 @@
 """Reads of messages. Every page is an index range scan on (room, id) or (room, ts, id)."""
 
-from accounts.selectors import user_public
-
 from .models import DEFAULT_ROOM_ID, Message
 
 
 def message_payload(*, message: Message, with_email: bool = True) -> dict:
-    return {
-        "id": message.id,
-        "ts": message.ts,
-        "subject": message.subject,
-        "body": message.body,
-        "client_id": message.client_id,
-        "prev_id": message.prev_id,
-        "user": user_public(user=message.user, with_email=with_email),
-    }
+    user = message.user
+    row = (message.id, message.ts, message.subject, message.body, message.client_id, message.prev_id,
+           user.id, user.name, user.email)
+    return _payloads([row], with_email=with_email)[0]
 
 
 def _base(room_id: int):
@@ -25,7 +18,8 @@ _FIELDS = ("id", "ts", "subject", "body", "client_id", "prev_id", "user_id", "us
 
 
 def _payloads(rows, *, with_email: bool = True) -> list[dict]:
-    """message_payload for rows of _FIELDS (a join, no model instances: pages are hot)."""
+    """The contract's Message objects from rows of _FIELDS (pages read rows, not model
+    instances: they are hot). The user is accounts.selectors.user_public's shape."""
     out = []
     for message_id, ts, subject, body, client_id, prev_id, user_id, name, email in rows:
         user = {"id": user_id, "name": name, "email": email} if with_email else {"id": user_id, "name": name}
