@@ -17,3 +17,8 @@ def users_active(user_ids: list[int]) -> list[User | None]:
     """Each id's User if it is active, else None: one query for many ids."""
     found = User.objects.filter(pk__in=set(user_ids), is_active=True).in_bulk()
     return [found.get(user_id) for user_id in user_ids]
+
+
+def users_inactive_among(user_ids: set[int]) -> list[int]:
+    """Which of these users are no longer active (a ban whose event was lost still lands)."""
+    return list(User.objects.filter(pk__in=user_ids, is_active=False).values_list("pk", flat=True))

@@ -40,3 +40,17 @@ class RegisterEmailThrottle(_Switchable):
             return None
         ident = hashlib.sha256(email.strip().lower().encode("utf-8", "replace")).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class UserScopedThrottle(_Switchable):
+    """Per signed-in user, for one scope of DEFAULT_THROTTLE_RATES (rooms, edits, reactions)."""
+
+    def __init__(self, scope: str):
+        self.scope = scope
+        super().__init__()
+
+    def get_cache_key(self, request, view):
+        user = request.user
+        if user is None or not user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": user.pk}

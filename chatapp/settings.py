@@ -9,6 +9,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -150,11 +151,22 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+def _redis_prefix() -> str:
+    """Pub/sub channel names ignore Redis's db index: two deployments sharing a server
+    would hear each other. Each gets its own prefix: CHAT_REDIS_PREFIX, else the db index."""
+    explicit = env_str("CHAT_REDIS_PREFIX") or env_str("CHAT_LAYER_PREFIX")
+    if explicit:
+        return explicit
+    db = urlparse(REDIS_URL).path.strip("/") or "0"
+    return f"chat{db}."
+
+
+CHAT_REDIS_PREFIX = _redis_prefix() if REDIS_URL else ""
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHAT_LAYER_PREFIX", "chat")},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHAT_REDIS_PREFIX},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -212,6 +224,11 @@ REST_FRAMEWORK = {
         "register_ip": env_str("CHAT_REGISTER_RATE_IP", "20/hour"),
         "register_email": env_str("CHAT_REGISTER_RATE_EMAIL", "5/hour"),
         "refresh_ip": env_str("CHAT_REFRESH_RATE_IP", "120/min"),
+        "room_create": env_str("CHAT_ROOM_CREATE_RATE", "20/hour"),
+        "direct_create": env_str("CHAT_DIRECT_CREATE_RATE", "60/hour"),
+        "membership": env_str("CHAT_MEMBERSHIP_RATE", "60/min"),
+        "edit": env_str("CHAT_EDIT_RATE", "30/min"),
+        "reaction": env_str("CHAT_REACTION_RATE", "60/min"),
     },
 }
 LOGIN_FAILURES_PER_EMAIL = 10
@@ -237,6 +254,13 @@ CHAT_MAX_SOCKETS_PER_IP = env_int("CHAT_MAX_SOCKETS_PER_IP", 500)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 CHAT_PRESENCE_TTL_S = env_int("CHAT_PRESENCE_TTL", 15)
 CHAT_TAIL_POLL_S = 2.0
+# Typing frames are dropped in rooms with more local viewers than this (docs/operations.md).
+CHAT_TYPING_MAX_VIEWERS = env_int("CHAT_TYPING_MAX_VIEWERS", 100)
+# A search statement that runs longer is cancelled (503): a very common word cannot stall the database.
+CHAT_SEARCH_TIMEOUT_MS = env_int("CHAT_SEARCH_TIMEOUT_MS", 3000)
+# The room stream keeps at least this many events per room, and every event this recent.
+CHAT_EVENTS_KEEP = max(10_000, env_int("CHAT_EVENTS_KEEP", 10_000))
+CHAT_EVENTS_KEEP_SECONDS = max(7 * 86400, env_int("CHAT_EVENTS_KEEP_SECONDS", 7 * 86400))
 # Fault injection for the ordering tests (never set in production): drop this fraction of
 # PUBLISHes, and delay the others by up to this many milliseconds.
 CHAT_FAULT_PUBLISH_DROP = float(env_str("CHAT_FAULT_PUBLISH_DROP", "0") or 0)

@@ -6,9 +6,11 @@ import json
 import logging
 import time
 
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError
 
 from accounts.selectors import user_public
@@ -16,13 +18,15 @@ from accounts.tokens import AccessTokenExpired, AccessTokenInvalid, access_token
 
 from chatapp import metrics
 
-from . import services
+from . import events, rooms, selectors, services
 from .hub import Hub
+from .models import DEFAULT_ROOM_ID
 
 logger = logging.getLogger(__name__)
 
-FRAME_TYPES = {"ping", "auth", "message"}
 MAX_IN_FLIGHT = 32  # messages of one socket being stored at once
+MAX_WATCHES = 20
+TYPING_PACE_S = 2
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -87,23 +91,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if frame is None:
             conn.send({"type": "error", "reason": "bad_request"})
             return
-        kind = frame["type"]
-        if kind == "ping":
-            conn.send({"type": "pong"})
-        elif kind == "auth":
-            await self.on_auth(frame)
-        else:
-            await self.on_message(frame)
+        await self.HANDLERS[frame["type"]](self, frame)
+
+    async def on_ping(self, frame):
+        self.conn.send({"type": "pong"})
 
     async def on_auth(self, frame):
         conn = self.conn
         try:
             claims = access_token_verify(frame.get("token"))
         except AccessTokenExpired:
-            conn.send({"type": "refresh"})
+            self.hub.demote(conn, {"type": "refresh"})
             return
         except AccessTokenInvalid:
-            conn.send({"type": "auth_failed"})
+            self.hub.demote(conn, {"type": "auth_failed"})
             return
         try:
             user = await self.hub.sign_ins.submit(claims.user_id)
@@ -111,9 +112,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             conn.send({"type": "error", "reason": "unavailable"})
             return
         if user is None:
-            if conn.user is not None:
-                self.hub.demote(conn)
-            conn.send({"type": "auth_failed"})
+            self.hub.demote(conn, {"type": "auth_failed"})
             return
         if conn.user_id != user.id and self.hub.user_full(user.id):
             conn.send({"type": "error", "reason": "too_many_sockets"})
@@ -121,21 +120,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         public = user_public(user=user, with_email=True)
         self.hub.authenticate(conn, public, claims.exp)
         conn.send({"type": "auth", "user": public})
+        try:
+            memberships = await database_sync_to_async(selectors.member_rooms_of)(user_id=user.id)
+            await self.hub.start_member_rooms(conn, memberships)
+        except (DatabaseError, InterfaceError):
+            conn.send({"type": "error", "reason": "unavailable"})
 
     async def on_message(self, frame):
         conn = self.conn
         client_id = frame.get("client_id")
         echo = client_id if isinstance(client_id, (str, int, float, bool)) or client_id is None else None
         failed = functools.partial(self.after_earlier_sends, _failed, conn, echo)
-        if conn.user is None:
+        if conn.user is None and conn.auth_exp != -1:
             return failed("unauthenticated")
-        if conn.auth_exp <= time.time():
-            self.hub.demote(conn)
+        if conn.auth_exp <= time.time():  # expired: demoted now, or already by the hub's sweep
             failed("token_expired")
-            self.after_earlier_sends(conn.send, {"type": "refresh"})
+            self.after_earlier_sends(self.hub.demote, conn, {"type": "refresh"})
             return
         request = services.SendRequest(user_id=conn.user_id, subject=frame.get("subject"), body=frame.get("body"),
-                                       client_id=client_id)
+                                       client_id=client_id, room_id=frame.get("room_id", DEFAULT_ROOM_ID),
+                                       reply_to=frame.get("reply_to"))
         # The store runs in the background so this socket's next frames are read meanwhile
         # (and stored in the same batch); outcomes come back in the order sent.
         pending = self.hub.writer.submit(request)
@@ -145,6 +149,66 @@ class ChatConsumer(AsyncWebsocketConsumer):
         pending.add_done_callback(self.in_flight.discard)
         if len(self.in_flight) >= MAX_IN_FLIGHT:  # stop reading this socket until one is stored
             await asyncio.wait(set(self.in_flight), return_when=asyncio.FIRST_COMPLETED)
+
+    async def on_watch(self, frame):
+        room_id = frame.get("room_id")
+        conn = self.conn
+        if not _is_id(room_id):
+            return conn.send({"type": "error", "reason": "not_found"})
+        if room_id in conn.rooms:
+            await self.hub.watch(conn, room_id)
+            return
+        if len(conn.watches) >= MAX_WATCHES:
+            return conn.send({"type": "error", "reason": "too_many_watches"})
+        try:
+            public = await database_sync_to_async(selectors.room_is_public)(room_id=room_id)
+        except (DatabaseError, InterfaceError):
+            return conn.send({"type": "error", "reason": "unavailable"})
+        if not public or not await self.hub.watch(conn, room_id):
+            conn.send({"type": "error", "reason": "not_found"})
+
+    async def on_unwatch(self, frame):
+        room_id = frame.get("room_id")
+        if not _is_id(room_id) or not self.hub.unwatch(self.conn, room_id):
+            self.conn.send({"type": "error", "reason": "not_found"})
+
+    async def on_typing(self, frame):
+        """Never answered: typing beyond its pace, or where the socket may not write, is dropped."""
+        conn, room_id = self.conn, frame.get("room_id", DEFAULT_ROOM_ID)
+        if conn.user is None or not _is_id(room_id) or not self.hub.member_of(conn, room_id):
+            return
+        view = self.hub.rooms.get(room_id)
+        if view is None or len(view.conns) > settings.CHAT_TYPING_MAX_VIEWERS:
+            return
+        try:
+            first = await cache.aadd(f"typing:{conn.user_id}:{room_id}", 1, TYPING_PACE_S)
+        except Exception:  # noqa: BLE001 - the cache away: typing is not worth an error
+            return
+        if first:
+            events.typing(room_id=room_id, user=conn.user)
+
+    async def on_read(self, frame):
+        conn = self.conn
+        if conn.user is None:
+            return conn.send({"type": "error", "reason": "unauthenticated"})
+        try:
+            await database_sync_to_async(_read)(conn.user_id, frame.get("room_id"), frame.get("message_id"))
+        except services.NotFound:
+            conn.send({"type": "error", "reason": "not_found"})
+        except rooms.RoomInvalid:
+            conn.send({"type": "error", "reason": "invalid"})
+        except (DatabaseError, InterfaceError):
+            conn.send({"type": "error", "reason": "unavailable"})
+
+    HANDLERS = {
+        "ping": on_ping,
+        "auth": on_auth,
+        "message": on_message,
+        "watch": on_watch,
+        "unwatch": on_unwatch,
+        "typing": on_typing,
+        "read": on_read,
+    }
 
     def after_earlier_sends(self, fn, *args):
         """Runs fn(*args) once the outcome of this socket's previous message has been
@@ -165,14 +229,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             metrics.SEND_LATENCY.observe(time.perf_counter() - started)
             result = pending.result()
             if not result.created:  # a repeated client_id: the sender alone gets the stored message
-                conn.send({"type": "message", "message": result.payload})
+                conn.send({"type": "message", "room_id": result.payload["room_id"], "seq": result.seq,
+                           "message": result.payload})
         elif isinstance(exc, services.MessageInvalid):
             failed("invalid")
         elif isinstance(exc, services.MessageRateLimited):
             failed("rate_limited")
+        elif isinstance(exc, services.Forbidden):
+            failed("forbidden")
         elif isinstance(exc, services.SenderInactive):
-            self.hub.demote(conn)
-            conn.send({"type": "auth_failed"})
+            self.hub.demote(conn, {"type": "auth_failed"})
             failed("unauthenticated")
         else:
             if isinstance(exc, (DatabaseError, InterfaceError)):
@@ -196,6 +262,22 @@ def parse_frame(text: str | None) -> dict | None:
         frame = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str) or frame["type"] not in FRAME_TYPES:
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str) or frame["type"] not in HANDLED:
         return None
     return frame
+
+
+HANDLED = frozenset(ChatConsumer.HANDLERS)
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def _read(user_id, room_id, message_id):
+    from accounts.models import User
+
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise services.NotFound()
+    rooms.room_read(user=user, room_id=room_id, message_id=message_id)

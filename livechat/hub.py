@@ -1,19 +1,26 @@
-"""One hub per process: every message is received once, encoded once per viewer kind,
-and written to each local socket in id order without gaps.
+"""One hub per process: every event is received once, encoded once per viewer kind,
+and written to the local sockets that receive its room, in seq order without gaps.
 
-- Events reach the inbox from this process's services (events.py) and, with Redis,
-  from the one channel-layer subscription of this process. One task handles the
-  inbox in order, so each socket sees frames in the order the hub emits them.
-- `last_id` is the last message id written to the sockets. A message whose
-  `prev_id` is not `last_id` makes the hub fetch the gap from storage first; one
-  at or below `last_id` is a duplicate (the echo of our own publish, a repair that
-  got there first) and is dropped. A tail poll notices a message whose publish was
-  lost with nothing after it (a replica killed between commit and PUBLISH).
+- Rooms: the hub follows a room (a RoomView: its cursor, the last seq written, and
+  the local sockets that receive it) while it has a local viewer, and subscribes to
+  the room's broker group for exactly that time (subscribed before the starting
+  `last_seq` is read). The default room is always followed and every socket receives it.
+- Events reach the inbox from this process's services and from the broker. One task
+  handles the inbox in order. A frame at or below the cursor is a duplicate (the echo
+  of our own publish, a repair that got there first) and is dropped; one past
+  cursor + 1 makes the hub read the gap from storage first (once, for all its
+  sockets). A tail poll reads every followed room's last_seq in one query and repairs
+  rooms whose last publish was lost (a replica killed between commit and PUBLISH).
+- Membership is applied at its seq: member_joined adds the user's local sockets
+  before the frame is written (room_joined first), member_left removes them after it.
+  Per-user events (user.room) make a replica with a socket of the user follow the
+  room and catch up to that seq from storage, even with no other viewer of it.
 - Presence is kept exact for this process and combined with the other replicas'
   entries (presence.py); user_count goes to a socket at most once a second.
 """
 
 import asyncio
+import collections
 import functools
 import json
 import logging
@@ -22,26 +29,26 @@ import uuid
 from collections import Counter
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
-from accounts.models import User
-from accounts.selectors import users_active
+from accounts.selectors import users_active, users_inactive_among
 
 from chatapp import metrics
 
-from . import selectors, services
-from .events import GROUP
+from . import broker, selectors, services, stream
+from .batching import Batcher
+from .models import DEFAULT_ROOM_ID
 from .presence import LocalState, RemoteView, presence_store, totals
 from .sinks import Frame, sink_for
-from .batching import Batcher
 
 logger = logging.getLogger(__name__)
 
 PRESENCE_TICK_S = 0.5
 COUNT_MIN_INTERVAL_S = 1.0
+EXPIRY_CHECK_S = 1.0
 SWEEP_S = 5.0
 GAP_PAGE = 500
+SEEN_EIDS = 4096
 
 
 def _encode_text(obj) -> str:
@@ -58,12 +65,8 @@ def _count_frame(figures: tuple[int, int]) -> Frame:
     return encode({"type": "user_count", "authenticated": figures[0], "anonymous": figures[1]})
 
 
-def _without_email(message: dict) -> dict:
-    return dict(message, user={k: v for k, v in message["user"].items() if k != "email"})
-
-
 class Connection:
-    __slots__ = ("id", "sink", "ip", "user", "auth_exp", "last_seen", "count_sent", "count_at")
+    __slots__ = ("id", "sink", "ip", "user", "auth_exp", "last_seen", "count_sent", "count_at", "rooms", "watches")
 
     def __init__(self, sink, ip=None):
         self.id = uuid.uuid4().hex[:12]
@@ -74,6 +77,8 @@ class Connection:
         self.last_seen = time.monotonic()
         self.count_sent: tuple[int, int] | None = None
         self.count_at = 0.0
+        self.rooms: set[int] = set()  # the rooms this socket receives
+        self.watches: set[int] = set()  # public rooms it watches without being a member
 
     @property
     def user_id(self) -> int | None:
@@ -81,6 +86,23 @@ class Connection:
 
     def send(self, obj) -> None:
         self.sink.write(encode(obj))
+
+
+class RoomView:
+    """A followed room: where its stream is (cursor), its payload as last known, and
+    the local sockets that receive it."""
+
+    __slots__ = ("id", "info", "cursor", "conns", "left")
+
+    def __init__(self, info: dict, cursor: int):
+        self.left: dict[int, int] = {}  # user id -> seq of their last member_left seen here
+        self.id = info["id"]
+        self.info = {k: v for k, v in info.items() if k != "last_seq"}
+        self.cursor = cursor
+        self.conns: set[Connection] = set()
+
+    def joined_frame(self, cursor: int | None = None) -> dict:
+        return {"type": "room_joined", "room": {**self.info, "last_seq": self.cursor if cursor is None else cursor}}
 
 
 class Hub:
@@ -98,48 +120,45 @@ class Hub:
         if hub is None or hub.loop is not loop:
             hub = cls._instance = Hub(loop)
             hub.start()
-        if hub.last_id is None:
+        if DEFAULT_ROOM_ID not in hub.rooms:
             await hub.ready()
         return hub
 
     async def ready(self):
-        """The starting point, read before the first socket is attached: every message
-        stored after it reaches that socket. (Read later, a message stored in between
-        would count as delivered and be skipped.)"""
-        if self._started is None or (self._started.done() and self._started.exception() is not None):
-            self._started = self.loop.create_task(self._read_start())
+        """Follows the default room before the first socket is attached: every event
+        stored after the starting point reaches that socket."""
         try:
-            await asyncio.wait_for(asyncio.shield(self._started), 3)
-        except Exception:  # noqa: BLE001 - storage down: the first event's prev_id will do
-            pass
-
-    async def _read_start(self):
-        last = await database_sync_to_async(selectors.room_last_message_id)()
-        if self.last_id is None:
-            self.last_id = last
+            await database_sync_to_async(stream.default_room_ensure)()
+            await asyncio.wait_for(self.follow(DEFAULT_ROOM_ID), 3)
+        except Exception:  # noqa: BLE001 - storage down: start from the first event that arrives
+            if DEFAULT_ROOM_ID not in self.rooms:
+                self.rooms[DEFAULT_ROOM_ID] = RoomView(
+                    {"id": DEFAULT_ROOM_ID, "kind": "public", "name": "general", "topic": "", "member_count": 0}, None)
 
     def __init__(self, loop):
         self.loop = loop
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.conns: set[Connection] = set()
-        self.last_id: int | None = None
+        self.rooms: dict[int, RoomView] = {}
+        self.following: dict[int, asyncio.Future] = {}
+        self.by_user: dict[int, set[Connection]] = {}
+        self.seen = collections.OrderedDict()  # eids of per-user and typing events already handled
         self.local = LocalState()
         self.per_ip: Counter[str] = Counter()
         self.remote = RemoteView()
         self.store = presence_store()
+        self.subscriptions = broker.Subscriptions(self.inbox.put_nowait)
         self.presence_dirty = True
         self.tasks: list[asyncio.Task] = []
         self.stopping = False
-        self._started: asyncio.Task | None = None
         self.writer = Batcher(services.messages_send)
         self.sign_ins = Batcher(users_active)  # the `auth` frames' user lookups
 
     # ---- lifecycle --------------------------------------------------------------
     def start(self):
         spawn = self.loop.create_task
-        self.tasks = [spawn(self._process()), spawn(self._tail_poll()), spawn(self._presence()), spawn(self._sweep())]
-        if settings.REDIS_URL:
-            self.tasks.append(spawn(self._receive_remote()))
+        self.tasks = [spawn(self._process()), spawn(self._tail_poll()), spawn(self._presence()), spawn(self._sweep()),
+                      spawn(self.subscriptions.run())]
 
     async def shutdown(self):
         """SIGTERM: say goodbye (1001) to every socket and leave the presence set."""
@@ -158,6 +177,104 @@ class Hub:
         if Hub._instance is self:
             Hub._instance = None
 
+    # ---- rooms followed ----------------------------------------------------------------
+    async def follow(self, room_id: int, *, cursor: int | None = None, info: dict | None = None) -> RoomView | None:
+        """The room's view, following it first if needed: subscribe to its group, then
+        read where its stream is (or start at `cursor`). None if the room is gone."""
+        view = self.rooms.get(room_id)
+        if view is not None:
+            return view
+        pending = self.following.get(room_id)
+        if pending is None:
+            pending = self.following[room_id] = asyncio.ensure_future(self._follow(room_id, cursor, info))
+            pending.add_done_callback(lambda _: self.following.pop(room_id, None))
+        return await asyncio.shield(pending)
+
+    async def _follow(self, room_id, cursor, info) -> RoomView | None:
+        await self.subscriptions.want(broker.room_group(room_id))
+        if info is None or cursor is None:
+            found = await database_sync_to_async(selectors.rooms_by_id)([room_id])
+            if not found:
+                await self.subscriptions.drop(broker.room_group(room_id))
+                return None
+            info = found[0]
+            if cursor is None:
+                cursor = info["last_seq"]
+        view = self.rooms.get(room_id)
+        if view is None:
+            view = self.rooms[room_id] = RoomView(info, cursor)
+        return view
+
+    def _unfollow_if_idle(self, view: RoomView) -> None:
+        if view.conns or view.id == DEFAULT_ROOM_ID or self.rooms.get(view.id) is not view:
+            return
+        del self.rooms[view.id]
+        self.loop.create_task(self.subscriptions.drop(broker.room_group(view.id)))
+
+    def _start_room(self, conn: Connection, view: RoomView, cursor: int | None = None) -> None:
+        if conn in view.conns:
+            return
+        view.conns.add(conn)
+        conn.rooms.add(view.id)
+        conn.send(view.joined_frame(cursor))
+
+    def _stop_room(self, conn: Connection, view: RoomView) -> None:
+        if conn not in view.conns:
+            return
+        view.conns.discard(conn)
+        conn.rooms.discard(view.id)
+        conn.watches.discard(view.id)
+        conn.send({"type": "room_left", "room_id": view.id})
+        self._unfollow_if_idle(view)
+
+    async def start_member_rooms(self, conn: Connection, memberships: list[tuple[int, int]]) -> None:
+        """After `auth` (the socket already in by_user, memberships read after that): the
+        socket receives each room the user is a member of, from the hub's cursor. A room
+        whose stream the hub has not reached the joining seq of yet is started by its
+        member_joined frame instead; one the user left since (seen here) is not started."""
+        user_id = conn.user_id
+        joined = dict(memberships)
+        missing = [room_id for room_id in joined if room_id not in self.rooms]
+        if missing:
+            await asyncio.gather(*(self.subscriptions.want(broker.room_group(r)) for r in missing))
+            # Membership and last_seq from one statement: a removal committed since the
+            # memberships were read is seen here, or comes as an event after last_seq.
+            infos = await database_sync_to_async(selectors.member_rooms_info)(user_id=user_id, room_ids=missing)
+            for room_id in missing:
+                joined.pop(room_id, None)
+            for info in infos:
+                joined[info["id"]] = info.pop("joined_seq")
+                await self.follow(info["id"], cursor=info["last_seq"], info=info)
+        for room_id, joined_seq in joined.items():
+            view = self.rooms.get(room_id)
+            if view is None or conn.user_id != user_id or conn not in self.conns:
+                continue
+            if view.cursor is not None and view.cursor >= joined_seq and view.left.get(user_id, 0) < joined_seq:
+                self._start_room(conn, view)
+
+    async def watch(self, conn: Connection, room_id: int) -> bool:
+        view = await self.follow(room_id)
+        if view is None or conn not in self.conns:
+            return False
+        if room_id not in conn.rooms:
+            conn.watches.add(room_id)
+            self._start_room(conn, view)
+        else:
+            conn.send(view.joined_frame())
+        return True
+
+    def unwatch(self, conn: Connection, room_id: int) -> bool:
+        if room_id not in conn.watches:
+            return False
+        view = self.rooms.get(room_id)
+        conn.watches.discard(room_id)
+        if view is not None:
+            self._stop_room(conn, view)
+        return True
+
+    def member_of(self, conn: Connection, room_id: int) -> bool:
+        return room_id in conn.rooms and room_id not in conn.watches
+
     # ---- sockets ------------------------------------------------------------------
     def ip_full(self, ip: str | None) -> bool:
         return ip is not None and self.per_ip[ip] >= settings.CHAT_MAX_SOCKETS_PER_IP
@@ -174,6 +291,7 @@ class Hub:
         self._presence_changed()
         metrics.SOCKETS.labels(kind="anonymous").inc()
         self._send_count(conn, totals(self.local, self.remote))
+        self._start_room(conn, self.rooms[DEFAULT_ROOM_ID])
         return conn
 
     def detach(self, conn: Connection) -> None:
@@ -184,6 +302,13 @@ class Hub:
             self.per_ip[conn.ip] -= 1
             if self.per_ip[conn.ip] <= 0:
                 del self.per_ip[conn.ip]
+        self._forget_user(conn)
+        for room_id in conn.rooms:
+            view = self.rooms.get(room_id)
+            if view is not None:
+                view.conns.discard(conn)
+                self._unfollow_if_idle(view)
+        conn.rooms.clear()
         self.local.remove(conn.user_id)
         metrics.SOCKETS.labels(kind="authenticated" if conn.user else "anonymous").dec()
         self._presence_changed()
@@ -191,12 +316,36 @@ class Hub:
     def authenticate(self, conn: Connection, user: dict, exp: int) -> None:
         if conn not in self.conns:
             return
+        if conn.user is not None and conn.user_id != user["id"]:
+            self.demote(conn)
         self._set_user(conn, user)
         conn.auth_exp = exp
+        self.by_user.setdefault(user["id"], set()).add(conn)
 
-    def demote(self, conn: Connection) -> None:
-        self._set_user(conn, None)
-        conn.auth_exp = 0
+    def demote(self, conn: Connection, notice: dict | None = None) -> None:
+        """Back to a guest: the notice (auth_failed, refresh) first, then room_left for
+        every room it stops receiving (all but the default one and watched public
+        ones), at once."""
+        rooms = sorted(conn.rooms - conn.watches - {DEFAULT_ROOM_ID}) if conn.user is not None else []
+        if conn.user is not None:
+            self._forget_user(conn)
+            self._set_user(conn, None)
+        # -1: demoted because the token expired (a message now answers token_expired).
+        conn.auth_exp = -1 if notice == {"type": "refresh"} else 0
+        if notice is not None:
+            conn.send(notice)
+        for room_id in rooms:
+            view = self.rooms.get(room_id)
+            if view is not None:
+                self._stop_room(conn, view)
+
+    def _forget_user(self, conn: Connection) -> None:
+        if conn.user is not None:
+            mine = self.by_user.get(conn.user_id)
+            if mine is not None:
+                mine.discard(conn)
+                if not mine:
+                    del self.by_user[conn.user_id]
 
     def _set_user(self, conn: Connection, user: dict | None) -> None:
         before = "authenticated" if conn.user else "anonymous"
@@ -209,119 +358,190 @@ class Hub:
         self._presence_changed()
 
     # ---- the inbox ----------------------------------------------------------------
+    def _seen(self, event: dict) -> bool:
+        eid = event.get("eid")
+        if eid is None:
+            return False
+        if eid in self.seen:
+            return True
+        self.seen[eid] = None
+        if len(self.seen) > SEEN_EIDS:
+            self.seen.popitem(last=False)
+        return False
+
     async def _process(self):
         while True:
             event = await self.inbox.get()
             try:
                 kind = event.get("type")
-                if kind == "chat.messages":
-                    await self._on_messages(event["messages"])
-                elif kind == "chat.message":  # from a replica of the previous release, during a rolling upgrade
-                    await self._on_messages([event["message"]])
-                elif kind == "chat.tail":
-                    await self._catch_up(event["last_id"])
-                elif kind == "chat.deleted":
-                    ids = event["ids"]
-                    self._broadcast(Frame(*(_encode_text({"type": "message_deleted", "id": i}) for i in ids)))
-                elif kind == "chat.deactivated":
+                if kind == "room.events":
+                    view = self.rooms.get(event["room_id"])
+                    if view is not None:
+                        await self._on_events(view, event["events"])
+                elif kind == "room.tail":
+                    view = self.rooms.get(event["room_id"])
+                    if view is not None:
+                        await self._catch_up(view, event["last_seq"])
+                elif self._seen(event):
+                    continue
+                elif kind == "room.typing":
+                    self._on_typing(event)
+                elif kind == "user.room":
+                    await self._on_membership(event)
+                elif kind == "user.read":
+                    frame = encode(event["frame"])
+                    for conn in list(self.by_user.get(event["user_id"], ())):
+                        conn.sink.write(frame)
+                elif kind == "user.deactivated":
                     self._demote_user(event["user_id"])
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("hub failed to handle an event")
 
-    async def _on_messages(self, messages: list[dict]):
-        """Messages in id order (one stored batch): drop what was delivered, repair a
-        gap from storage, and write the rest to each socket with one write."""
+    async def _on_events(self, view: RoomView, frames: list[dict]):
+        """Frames of one room in seq order: drop what was delivered, repair a gap from
+        storage, and write the rest."""
         ready = []
-        for message in messages:
-            if self.last_id is None:
-                # First message since start: nothing was delivered before it.
-                self.last_id = message["prev_id"] or 0
-            if message["id"] <= self.last_id:
+        for frame in frames:
+            if view.cursor is None:  # started while storage was down: nothing delivered before this
+                view.cursor = frame["seq"] - 1
+            if frame["seq"] <= view.cursor:
                 continue
-            if message["prev_id"] is not None and message["prev_id"] != self.last_id:
-                self._deliver(ready)
+            if frame["seq"] != view.cursor + 1 + len(ready):
+                self._deliver(view, ready)
                 ready = []
-                await self._fill(before=message["id"])
-            ready.append(message)
-            self.last_id = message["id"]
-        self._deliver(ready)
+                await self._fill(view, upto=frame["seq"] - 1)
+                if frame["seq"] <= view.cursor:
+                    continue
+            ready.append(frame)
+        self._deliver(view, ready)
 
-    async def _catch_up(self, last_id: int):
-        if self.last_id is not None and last_id > self.last_id:
-            if not self.conns:  # nobody to deliver to
-                self.last_id = last_id
-                return
-            await self._fill(before=last_id + 1)
+    async def _catch_up(self, view: RoomView, last_seq: int):
+        if view.cursor is not None and last_seq > view.cursor:
+            await self._fill(view, upto=last_seq)
 
-    async def _fill(self, *, before: int):
-        """Deliver every stored message with last_id < id < before, oldest first."""
-        while True:
+    async def _fill(self, view: RoomView, *, upto: int):
+        """Delivers every stored event with cursor < seq <= upto, oldest first."""
+        while view.cursor < upto:
             try:
-                page = await database_sync_to_async(selectors.message_list_between)(
-                    after=self.last_id, before=before, limit=GAP_PAGE
-                )
-            except Exception as exc:  # noqa: BLE001 - storage down: the client's prev_id rule repairs
+                page = await database_sync_to_async(stream.events_between)(
+                    room_id=view.id, after=view.cursor, upto=upto, limit=GAP_PAGE)
+            except Exception as exc:  # noqa: BLE001 - storage down: the next event or tail poll repairs
                 metrics.FAILURES.labels(reason="gap_repair").inc()
                 logger.warning("gap repair failed: %s", type(exc).__name__)
                 return
+            if not page or page[0]["seq"] != view.cursor + 1:
+                logger.warning("events of room %s after seq %s are no longer kept", view.id, view.cursor)
+                view.cursor = page[0]["seq"] - 1 if page else upto
             metrics.GAP_REPAIRS.inc(len(page))
-            self._deliver(page)
+            self._deliver(view, page)
             if len(page) < GAP_PAGE:
                 return
 
-    def _deliver(self, messages: list[dict]):
-        """Encodes each message once per viewer kind (signed in: with emails; anonymous:
-        without) and writes them to every socket, oldest first, in one write."""
-        if not messages:
-            return
-        full = Frame(*(_encode_text({"type": "message", "message": m}) for m in messages))
-        anonymous = Frame(*(_encode_text({"type": "message", "message": _without_email(m)}) for m in messages))
-        for conn in self.conns:
-            conn.sink.write(full if conn.user is not None else anonymous)
-        self.last_id = messages[-1]["id"]
-        metrics.DELIVERIES.inc(len(self.conns) * len(messages))
+    def _deliver(self, view: RoomView, frames: list[dict]):
+        """Writes consecutive frames of a room to its sockets, each encoded once per
+        viewer kind, with one write per socket per run of frames. Membership frames
+        change who receives the room at their own seq."""
+        run: list[dict] = []
+        for frame in frames:
+            kind = frame["type"]
+            if kind == "member_joined":
+                self._write(view, run)
+                run = []
+                self._on_joined(view, frame)
+                self._write(view, [frame])
+            elif kind == "member_left":
+                self._write(view, run)
+                run = []
+                self._write(view, [frame])
+                self._on_left(view, frame)
+            else:
+                if kind == "room_updated":
+                    view.info.update({k: v for k, v in frame["room"].items() if k != "last_seq"})
+                run.append(frame)
+            view.cursor = frame["seq"]
+        self._write(view, run)
 
-    def _broadcast(self, frame: Frame):
-        for conn in self.conns:
-            conn.sink.write(frame)
+    def _write(self, view: RoomView, frames: list[dict]):
+        if not frames or not view.conns:
+            return
+        full = Frame(*(_encode_text(f) for f in frames))
+        guest = None
+        for conn in view.conns:
+            if conn.user is not None:
+                conn.sink.write(full)
+            else:
+                if guest is None:
+                    guest = Frame(*(_encode_text(stream.frame_for_guest(f)) for f in frames))
+                conn.sink.write(guest)
+        metrics.DELIVERIES.inc(len(view.conns) * len(frames))
+
+    def _on_joined(self, view: RoomView, frame: dict):
+        if view.id != DEFAULT_ROOM_ID:
+            view.info["member_count"] = view.info.get("member_count", 0) + 1
+            if "members" in view.info and all(u["id"] != frame["user"]["id"] for u in view.info["members"]):
+                view.info["members"] = sorted([*view.info["members"], frame["user"]], key=lambda u: u["id"])
+        for conn in list(self.by_user.get(frame["user"]["id"], ())):
+            if conn in view.conns:
+                conn.watches.discard(view.id)  # a watcher who joins is now a member
+            else:
+                self._start_room(conn, view, cursor=frame["seq"] - 1)
+
+    def _on_left(self, view: RoomView, frame: dict):
+        view.left[frame["user_id"]] = frame["seq"]
+        if view.id != DEFAULT_ROOM_ID:
+            view.info["member_count"] = max(0, view.info.get("member_count", 0) - 1)
+        for conn in list(self.by_user.get(frame["user_id"], ())):
+            if conn in view.conns:
+                self._stop_room(conn, view)
+
+    async def _on_membership(self, event: dict):
+        """The user's membership of a room changed at seq: a replica with a socket of
+        theirs follows the room and catches up to that seq (the member frame itself
+        starts or stops the room on those sockets)."""
+        room_id, seq = event["room_id"], event["seq"]
+        view = self.rooms.get(room_id)
+        if view is None:
+            if not self.by_user.get(event["user_id"]):
+                return
+            view = await self.follow(room_id, cursor=seq - 1)
+            if view is None:
+                return
+        await self._catch_up(view, seq)
+        self._unfollow_if_idle(view)
+
+    def _on_typing(self, event: dict):
+        view = self.rooms.get(event["room_id"])
+        if view is None or len(view.conns) > settings.CHAT_TYPING_MAX_VIEWERS:
+            return
+        typist = event["user"]["id"]
+        frame = None
+        for conn in view.conns:
+            if conn.user_id != typist:
+                if frame is None:
+                    frame = encode({"type": "typing", "room_id": view.id, "user": event["user"]})
+                conn.sink.write(frame)
 
     def _demote_user(self, user_id: int):
-        for conn in list(self.conns):
-            if conn.user_id == user_id:
-                self.demote(conn)
-                conn.send({"type": "auth_failed"})
+        for conn in list(self.by_user.get(user_id, ())):
+            self.demote(conn, {"type": "auth_failed"})
 
-    # ---- the broker -----------------------------------------------------------------
-    async def _receive_remote(self):
-        layer = get_channel_layer()
-        while True:
-            try:
-                channel = await layer.new_channel("hub.")
-                await layer.group_add(GROUP, channel)
-                while True:
-                    self.inbox.put_nowait(await layer.receive(channel))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - Redis away: retry; the tail poll covers the gap
-                logger.warning("channel layer subscription failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(1)
-
+    # ---- the tail poll ------------------------------------------------------------------
     async def _tail_poll(self):
-        """Finds messages whose publish never arrived and that nothing followed yet.
-        The starting point is read when the hub starts, before any socket can have missed anything."""
+        """Finds events whose publish never arrived and that nothing followed yet: one
+        query for every followed room."""
         while True:
-            try:
-                last = await database_sync_to_async(selectors.room_last_message_id)()
-            except Exception:  # noqa: BLE001 - storage away: try again next round
-                last = None
-            if last is not None:
-                if self.last_id is None:
-                    self.last_id = last
-                elif last > self.last_id:
-                    self.inbox.put_nowait({"type": "chat.tail", "last_id": last})
             await asyncio.sleep(settings.CHAT_TAIL_POLL_S)
+            rooms = [view.id for view in self.rooms.values() if view.cursor is not None]
+            try:
+                last = await database_sync_to_async(selectors.rooms_last_seq)(rooms) if rooms else {}
+            except Exception:  # noqa: BLE001 - storage away: try again next round
+                continue
+            for room_id, last_seq in last.items():
+                view = self.rooms.get(room_id)
+                if view is not None and view.cursor is not None and last_seq > view.cursor:
+                    self.inbox.put_nowait({"type": "room.tail", "room_id": room_id, "last_seq": last_seq})
 
     # ---- presence ---------------------------------------------------------------------
     def _presence_changed(self):
@@ -358,25 +578,25 @@ class Hub:
 
     # ---- housekeeping -------------------------------------------------------------------
     async def _sweep(self):
+        """Expired tokens are demoted within a second of exp; idle sockets are closed and
+        bans whose event was lost are applied every few seconds."""
+        last_full = time.monotonic()
         while True:
-            await asyncio.sleep(SWEEP_S)
+            await asyncio.sleep(EXPIRY_CHECK_S)
             now_mono, now = time.monotonic(), time.time()
+            for conn in list(self.conns):
+                if conn.user is not None and conn.auth_exp <= now:
+                    self.demote(conn, {"type": "refresh"})
+            if now_mono - last_full < SWEEP_S:
+                continue
+            last_full = now_mono
             for conn in list(self.conns):
                 if now_mono - conn.last_seen > settings.CHAT_IDLE_TIMEOUT_S:
                     conn.sink.close(1000)
-                elif conn.user is not None and conn.auth_exp <= now:
-                    self.demote(conn)
-                    conn.send({"type": "refresh"})
-            signed_in = {conn.user_id for conn in self.conns if conn.user is not None}
-            if signed_in:
+            if self.by_user:
                 try:
-                    inactive = await database_sync_to_async(_inactive_among)(signed_in)
+                    inactive = await database_sync_to_async(users_inactive_among)(set(self.by_user))
                 except Exception:  # noqa: BLE001
                     continue
                 for user_id in inactive:
                     self._demote_user(user_id)
-
-
-def _inactive_among(user_ids: set[int]) -> list[int]:
-    """A ban whose event was lost (or came from another process without Redis) still lands."""
-    return list(User.objects.filter(pk__in=user_ids, is_active=False).values_list("pk", flat=True))

@@ -77,4 +77,5 @@ def test_bad_parameters_are_400(api, query):
 
 def test_message_shape(api, stored):
     message = api.get("/api/messages", {"limit": 1}).json()["messages"][0]
-    assert set(message) == {"id", "ts", "subject", "body", "client_id", "prev_id", "user"}
+    assert set(message) == {"id", "ts", "subject", "body", "client_id", "prev_id", "user",
+                            "room_id", "edited_at", "reply_to", "mentions", "reactions"}

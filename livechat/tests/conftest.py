@@ -33,6 +33,8 @@ async def sockets(live):
         if drain_count:
             first = await ws.receive_json_from(timeout=3)
             assert first["type"] == "user_count"
+            joined = await ws.receive_json_from(timeout=3)  # version 2: the default room starts
+            assert joined["type"] == "room_joined" and joined["room"]["id"] == 1, joined
         if token_for is not None:
             await ws.send_json_to({"type": "auth", "token": access_token_issue(user=token_for)})
             answer = await receive_type(ws, "auth")

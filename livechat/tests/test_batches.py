@@ -97,24 +97,27 @@ async def test_the_hub_writes_a_batch_once_per_socket_and_repairs_a_gap_inside_i
     import asyncio
     import json
 
-    from livechat.hub import Connection, Hub
+    from livechat.hub import Connection, Hub, RoomView
+    from livechat.selectors import rooms_by_id
+    from livechat.stream import events_between
 
     alice = await database_sync_to_async(make_user)()
-    stored = await database_sync_to_async(services.messages_send)([SendRequest(alice.id, "", f"m{i}") for i in range(5)])
-    m = [o.payload for o in stored]
+    await database_sync_to_async(services.messages_send)([SendRequest(alice.id, "", f"m{i}") for i in range(5)])
+    e = await database_sync_to_async(events_between)(room_id=1, after=0)
     hub = Hub(asyncio.get_running_loop())
-    hub.last_id = m[0]["id"]
+    info = (await database_sync_to_async(rooms_by_id)([1]))[0]
+    view = hub.rooms[1] = RoomView(info, cursor=e[0]["seq"])
     signed_in, guest = Connection(RecordingSink()), Connection(RecordingSink())
     signed_in.user = {"id": alice.id, "name": alice.name, "email": alice.email}
-    hub.conns.update({signed_in, guest})
+    view.conns.update({signed_in, guest})
 
-    await hub._on_messages([m[0], m[1], m[2]])  # m[0] was delivered already
-    await hub._on_messages([m[4]])  # m[3]'s publish was lost: repaired from storage first
+    await hub._on_events(view, [e[0], e[1], e[2]])  # e[0] was delivered already
+    await hub._on_events(view, [e[4]])  # e[3]'s publish was lost: repaired from storage first
     for conn, with_email in ((signed_in, True), (guest, False)):
-        writes = [[json.loads(t)["message"] for t in texts] for texts in conn.sink.writes]
-        assert [[x["id"] for x in w] for w in writes] == [[m[1]["id"], m[2]["id"]], [m[3]["id"]], [m[4]["id"]]]
-        assert all(("email" in x["user"]) is with_email for w in writes for x in w)
-    assert hub.last_id == m[4]["id"]
+        writes = [[json.loads(t) for t in texts] for texts in conn.sink.writes]
+        assert [[x["seq"] for x in w] for w in writes] == [[e[1]["seq"], e[2]["seq"]], [e[3]["seq"]], [e[4]["seq"]]]
+        assert all(("email" in x["message"]["user"]) is with_email for w in writes for x in w)
+    assert view.cursor == e[4]["seq"]
 
 
 async def test_a_burst_of_sign_ins_shares_queries_and_each_socket_gets_its_own_answer(sockets, make_user, monkeypatch):

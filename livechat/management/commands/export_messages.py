@@ -10,13 +10,14 @@ from livechat.selectors import message_payload
 
 from ._dates import parse_when, to_ns
 
-FIELDS = ["id", "ts", "subject", "body", "client_id", "prev_id", "user_id", "user_name", "user_email"]
+FIELDS = ["id", "ts", "subject", "body", "client_id", "prev_id", "room_id", "user_id", "user_name", "user_email"]
 
 
 def flat(message):
-    payload = message_payload(message=message)
+    payload = message_payload(message=message, reactions=[])
     user = payload.pop("user")
-    return {**payload, "user_id": user["id"], "user_name": user["name"], "user_email": user["email"]}
+    flat = {**payload, "user_id": user["id"], "user_name": user["name"], "user_email": user["email"]}
+    return {key: flat[key] for key in FIELDS}
 
 
 class Command(BaseCommand):
