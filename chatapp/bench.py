@@ -445,8 +445,8 @@ def history_bench(port: int, env: dict, messages: int, requests: int = 500) -> d
         if count < messages:
             user = conn.execute("SELECT min(id) FROM accounts_user").fetchone()[0]
             conn.execute(
-                "INSERT INTO livechat_message (room_id, user_id, ts, subject, body, client_id, prev_id) "
-                "SELECT 1, %s, 1700000000000000000 + g::bigint * 1000, '', 'history ' || g, NULL, NULL "
+                "INSERT INTO livechat_message (room_id, user_id, ts, subject, body, client_id, prev_id, mentions) "
+                "SELECT 1, %s, 1700000000000000000 + g::bigint * 1000, '', 'history ' || g, NULL, NULL, '[]' "
                 "FROM generate_series(1, %s) g", [user, messages - count])
             conn.execute("ANALYZE livechat_message")
         top = conn.execute("SELECT max(id) FROM livechat_message").fetchone()[0]

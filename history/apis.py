@@ -1,5 +1,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+
+from chatapp.fields import AsciiIntegerField
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,10 +15,10 @@ class MessageListApi(APIView):
     authors' emails only for signed-in viewers."""
 
     class FilterSerializer(serializers.Serializer):
-        lastTimestamp = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
-        before = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
-        after = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
+        lastTimestamp = AsciiIntegerField(required=False, min_value=0, max_value=2**63 - 1)
+        before = AsciiIntegerField(required=False, min_value=0, max_value=2**63 - 1)
+        after = AsciiIntegerField(required=False, min_value=0, max_value=2**63 - 1)
+        limit = AsciiIntegerField(required=False, min_value=1, max_value=100, default=50)
 
         def validate(self, attrs):
             given = [c for c in CURSORS if c in attrs]

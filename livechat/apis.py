@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.throttles import UserScopedThrottle
+from chatapp.fields import AsciiIntegerField
 
 from . import rooms, search, selectors, services, stream
 
@@ -79,7 +80,7 @@ class RoomListApi(_ThrottledWrites, APIView):
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "POST" else []
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="rooms_list", responses={200: dict})
     def get(self, request):
         return Response({"rooms": selectors.room_list(user_id=_viewer_id(request), with_email=_signed_in(request))})
 
@@ -182,8 +183,8 @@ class RoomMessagesApi(APIView):
 
 class RoomEventsApi(APIView):
     class FilterSerializer(serializers.Serializer):
-        after = serializers.IntegerField(min_value=0, max_value=BIG)
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=200)
+        after = AsciiIntegerField(min_value=0, max_value=BIG)
+        limit = AsciiIntegerField(required=False, min_value=1, max_value=500, default=200)
 
     @extend_schema(responses={200: dict, 410: dict})
     def get(self, request, room_id):
@@ -248,9 +249,9 @@ class ReactionApi(_ThrottledWrites, APIView):
 class SearchApi(APIView):
     class FilterSerializer(serializers.Serializer):
         q = serializers.CharField(min_length=1, max_length=200, trim_whitespace=False)
-        room_id = serializers.IntegerField(required=False, min_value=1, max_value=BIG)
-        before = serializers.IntegerField(required=False, min_value=0, max_value=BIG)
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=50, default=20)
+        room_id = AsciiIntegerField(required=False, min_value=1, max_value=BIG)
+        before = AsciiIntegerField(required=False, min_value=0, max_value=BIG)
+        limit = AsciiIntegerField(required=False, min_value=1, max_value=50, default=20)
 
         def validate_q(self, value):
             if not value.strip() or "\x00" in value:

@@ -83,6 +83,8 @@ def room_create(*, user: User, name, kind, topic=None) -> dict:
             room = stream.room_locked(room.pk)
             _member_joined(room, user, Membership.OWNER)
     except IntegrityError:  # the same name at the same instant from another request
+        if not _name_taken(name):
+            raise
         raise RoomInvalid({"name": ["A room with this name exists."]}) from None
     return room_payload(room=room)
 
@@ -110,6 +112,8 @@ def room_update(*, user: User, room_id, name=None, topic=None) -> dict:
             room.last_seq -= 1
             stream.events_append(room, [frame("room_updated", room=payload)])
     except IntegrityError:
+        if name is None or not _name_taken(name, exclude=room.pk):
+            raise
         raise RoomInvalid({"name": ["A room with this name exists."]}) from None
     return payload
 

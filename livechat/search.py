@@ -40,11 +40,11 @@ def _fts5_query(q: str) -> str | None:
     """websearch-style text as an FTS5 query: every word (and "quoted phrase") must match."""
     parts = []
     for phrase, word in TOKEN.findall(q):
-        words = [w.lower() for w in WORD.findall(phrase or word) if w.lower() not in STOP_WORDS]
+        words = [w.lower() for w in WORD.findall(phrase or word)]
         if phrase and words:
             parts.append('"' + " ".join(words) + '"')
         else:
-            parts.extend(f'"{w}"' for w in words)
+            parts.extend(f'"{w}"' for w in words if w not in STOP_WORDS)
     return " AND ".join(parts) or None
 
 

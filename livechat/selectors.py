@@ -187,8 +187,7 @@ def room_list(*, user_id: int | None, with_email: bool) -> list[dict]:
     from .models import Mention, ReadState
 
     mine = set(Membership.objects.filter(user_id=user_id).values_list("room_id", flat=True)) if user_id else set()
-    rooms = list(Room.objects.filter(kind=Room.PUBLIC) | Room.objects.filter(pk__in=mine)).order_by("id")
-    rooms = sorted({r.pk: r for r in rooms}.values(), key=lambda r: r.pk)
+    rooms = list((Room.objects.filter(kind=Room.PUBLIC) | Room.objects.filter(pk__in=mine)).distinct().order_by("id"))
     reads = dict(ReadState.objects.filter(user_id=user_id).values_list("room_id", "last_read_id")) if user_id else {}
     out = []
     for room, data in zip(rooms, room_payloads(rooms, with_email=with_email)):

@@ -9,7 +9,7 @@ Replays (`events?after=`, and every hub's gap repair) read the stored frames bac
 import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 from . import events
@@ -31,9 +31,16 @@ def room_locked(room_id: int) -> Room:
     return room
 
 
+ROOM_SEQUENCE_SQL = ("SELECT setval(pg_get_serial_sequence('livechat_room', 'id'), "
+                     "GREATEST((SELECT MAX(id) FROM livechat_room), 1))")
+
+
 def default_room_ensure() -> None:
     """The default room exists on any database (migration 0002 makes it; a flushed test database has none)."""
-    Room.objects.get_or_create(pk=DEFAULT_ROOM_ID, defaults={"name": "general", "kind": Room.PUBLIC})
+    _, created = Room.objects.get_or_create(pk=DEFAULT_ROOM_ID, defaults={"name": "general", "kind": Room.PUBLIC})
+    if created and connection.vendor == "postgresql":  # inserted with an explicit id
+        with connection.cursor() as cursor:
+            cursor.execute(ROOM_SEQUENCE_SQL)
 
 
 def events_append(room: Room, frames: list[dict], message_ids: list[int | None] | None = None) -> list[dict]:
