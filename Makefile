@@ -28,7 +28,7 @@ run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
 	@echo "Serving the chat on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	$(PY) -m chatapp.serve -b $(HOST) -p $(PORT)
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) chatapp.asgi:application
 
 # Debian packages the end-to-end and cluster tests drive: Chromium and nginx.
 system-deps:

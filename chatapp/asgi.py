@@ -1,4 +1,5 @@
 import os
+import sys
 
 import django
 from asgiref.sync import sync_to_async
@@ -34,27 +35,15 @@ from livechat.routing import websocket_urlpatterns  # noqa: E402
 
 
 class AllowedOriginValidator(OriginValidator):
-    """Channels' AllowedHostsOriginValidator, except that a handshake without Origin
-    (a script, a load generator: nothing a browser can be tricked into) is let in.
-    `null` and foreign Origins get 403."""
+    """Channels' AllowedHostsOriginValidator, through its valid_origin hook, except that
+    a handshake without Origin (a script, a load generator: nothing a browser can be
+    tricked into) is let in. `null` and foreign Origins get 403."""
 
     def __init__(self, application):
         super().__init__(application, allowed_origins=[])
 
     def valid_origin(self, parsed_origin):
-        return True
-
-    async def __call__(self, scope, receive, send):
-        origin = None
-        for name, value in scope.get("headers", ()):
-            if name == b"origin":
-                origin = value.decode("latin1")
-        if origin is not None and not origin_allowed(origin):
-            from channels.security.websocket import WebsocketDenier
-
-            denier = WebsocketDenier()
-            return await denier(scope, receive, send)
-        return await self.application(scope, receive, send)
+        return parsed_origin is None or origin_allowed(parsed_origin.geturl())
 
 
 application = ProtocolTypeRouter(
@@ -63,3 +52,10 @@ application = ProtocolTypeRouter(
         "websocket": AllowedOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+
+if "daphne.server" in sys.modules and "twisted.internet.reactor" in sys.modules:
+    # Loaded by daphne's command line (`daphne chatapp.asgi:application`, or python -m
+    # chatapp.serve): its server gets the chat's trims and drain (chatapp/serve.py).
+    from chatapp import serve
+
+    serve.install()

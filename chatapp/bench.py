@@ -22,12 +22,18 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "bench password 1234"
 
 
 # ---- the ceiling: a plain websockets broadcast server --------------------------------
+
+def _daphne() -> str:
+    """The contract's command line: daphne chatapp.asgi:application."""
+    return str(Path(sys.executable).with_name("daphne"))
+
 def baseline_server(port: int) -> None:
     import websockets
     from websockets.asyncio.server import broadcast, serve
@@ -226,7 +232,7 @@ class Result:
 
 
 SERVER_COMMANDS = {
-    "daphne": lambda port: [sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(port)],
+    "daphne": lambda port: [_daphne(), "-b", "127.0.0.1", "-p", str(port), "chatapp.asgi:application"],
     # uvicorn for comparison only: the hub then writes through a per-socket queue and task
     "uvicorn": lambda port: [sys.executable, "-m", "uvicorn", "chatapp.asgi:application", "--host", "127.0.0.1",
                              "--port", str(port), "--ws", "websockets", "--ws-max-size", "65536", "--no-access-log",
@@ -421,7 +427,7 @@ def _replicas(env: dict, *ports: int):
     stopped on the way out."""
     from chatapp.cluster import wait_http
 
-    processes = [subprocess.Popen([sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(port)],
+    processes = [subprocess.Popen([_daphne(), "-b", "127.0.0.1", "-p", str(port), "chatapp.asgi:application"],
                                   cwd=BASE_DIR, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
                  for port in ports]
     try:

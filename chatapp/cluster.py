@@ -114,7 +114,9 @@ class LocalCluster:
         member = self.members[index]
         member.log = self.workdir / f"replica-{index}.log"
         member.process = subprocess.Popen(
-            [sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", str(member.port), "--proxy-headers"],
+            # The contract's command line, exactly as an operator runs it.
+            [str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(member.port), "--proxy-headers",
+             "chatapp.asgi:application"],
             cwd=BASE_DIR,
             env=self.process_env(),
             stdout=subprocess.DEVNULL,

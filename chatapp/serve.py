@@ -1,4 +1,7 @@
-"""`python -m chatapp.serve [daphne options]`: daphne with the chat's settings.
+"""The daphne integration: what `daphne chatapp.asgi:application` (the contract's
+command line) and `python -m chatapp.serve [daphne options]` (the launcher, which
+adds a deep listen backlog and daphne options) both get. chatapp.asgi calls
+install() when it is loaded by daphne, so both entry points behave the same:
 
 - incoming frames over 64 KiB are refused by autobahn before they are buffered, and
   with failByDrop off the client is told so with close code 1009;
@@ -8,7 +11,7 @@
   autobahn debug formatting, gc.freeze() after start-up (docs/architecture.md,
   "What an open socket costs"). These subclass daphne's pinned internals
   (requirements.txt); the cluster and browser tests run every socket through them.
-The Dockerfile, the cluster launcher and the tests all start the app this way.
+The Dockerfile, the cluster launcher and the tests start `daphne chatapp.asgi:application`.
 """
 
 import asyncio
@@ -30,6 +33,7 @@ from twisted.internet import defer, reactor  # noqa: E402
 from twisted.web.http import HTTPChannel  # noqa: E402
 
 MAX_FRAME = 64 * 1024
+BACKLOG = 2048
 
 
 class _HandshakeDone:
@@ -61,10 +65,13 @@ class _ChatWebSocketFactory(daphne.server.WebSocketFactory):
 
     def setProtocolOptions(self, **options):
         options["failByDrop"] = False
+        # 64 KiB whatever daphne's own options say (its default is 1 MiB)
+        for key in ("maxMessagePayloadSize", "maxFramePayloadSize"):
+            if key in options and not 0 < options[key] <= MAX_FRAME:
+                options[key] = MAX_FRAME
         super().setProtocolOptions(**options)
 
 
-daphne.server.WebSocketFactory = _ChatWebSocketFactory
 
 
 class _InputQueue:
@@ -99,6 +106,13 @@ class _InputQueue:
 
 
 class _ChatServer(daphne.server.Server):
+    def __init__(self, *args, endpoints=None, **kwargs):
+        """A deep listen backlog (Twisted's default is 50: a burst of clients would
+        wait for SYN retransmits) on every TCP endpoint that does not name one."""
+        endpoints = [e + f":backlog={BACKLOG}" if e.startswith("tcp:") and "backlog=" not in e else e
+                     for e in (endpoints or [])]
+        super().__init__(*args, endpoints=endpoints, **kwargs)
+
     def create_application(self, protocol, scope):
         """daphne's, with the lighter input queue."""
         assert "application_instance" not in self.connections[protocol]
@@ -111,7 +125,6 @@ class _ChatServer(daphne.server.Server):
         return input_queue
 
 
-CommandLineInterface.server_class = _ChatServer
 
 
 class _Lazy:
@@ -135,13 +148,6 @@ def _lazily(fn):
     return lambda *args, **kwargs: _Lazy(fn, args, kwargs)
 
 
-autobahn.websocket.protocol.pformat = _lazily(pprint.pformat)
-for _module in (autobahn.websocket.protocol, autobahn.twisted.websocket):
-    for _name in ("hltype", "hlval"):
-        if hasattr(_module, _name):
-            setattr(_module, _name, _lazily(getattr(_module, _name)))
-
-
 def _drain():
     from livechat.hub import Hub
 
@@ -156,29 +162,6 @@ def _drain():
     return defer.Deferred.fromFuture(asyncio.ensure_future(goodbye()))
 
 
-BACKLOG = 2048
-
-
-def _with_backlog(args: list[str]) -> list[str]:
-    """daphne's -b/-p listen with Twisted's default backlog of 50: a burst of clients
-    (a restart, a reconnect storm) then waits for SYN retransmits, a second or more
-    each. Rewrite them as an endpoint with a deep backlog."""
-    if any(a in ("-e", "--endpoint", "-u", "--unix-socket", "--fd") for a in args):
-        return args
-    host, port, rest, i = "127.0.0.1", None, [], 0
-    while i < len(args):
-        a = args[i]
-        if a in ("-b", "--bind") and i + 1 < len(args):
-            host, i = args[i + 1], i + 2
-        elif a in ("-p", "--port") and i + 1 < len(args):
-            port, i = args[i + 1], i + 2
-        else:
-            rest.append(a)
-            i += 1
-    if port is None:
-        return args
-    interface = host.replace(":", r"\:")
-    return ["-e", f"tcp:port={port}:interface={interface}:backlog={BACKLOG}", *rest]
 
 
 def _gc_threshold() -> int:
@@ -188,23 +171,41 @@ def _gc_threshold() -> int:
     return int(raw)
 
 
-def main(argv: list[str]) -> None:
-    args = list(argv)
-    if not any(not a.startswith("-") and ":" in a for a in args):
-        args.append("chatapp.asgi:application")
-    args = _with_backlog(args)
-    if not any(a.startswith("--websocket-max-message-size") for a in args):
-        args[:0] = ["--websocket-max-message-size", str(MAX_FRAME), "--websocket-max-frame-size", str(MAX_FRAME)]
-    if not any(a.startswith("--application-close-timeout") for a in args):
-        args[:0] = ["--application-close-timeout", "3"]
-    reactor.addSystemEventTrigger("before", "shutdown", _drain)
-    import chatapp.asgi  # noqa: F401  (daphne imports it too; loaded here, it is frozen below)
+_installed = False
 
+
+def install() -> None:
+    """The trims, the 64 KiB frame limit, the SIGTERM drain and a frozen heap, for the
+    daphne server about to start in this process. Idempotent."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    daphne.server.WebSocketFactory = _ChatWebSocketFactory
+    CommandLineInterface.server_class = _ChatServer
+    autobahn.websocket.protocol.pformat = _lazily(pprint.pformat)
+    for module in (autobahn.websocket.protocol, autobahn.twisted.websocket):
+        for name in ("hltype", "hlval"):
+            if hasattr(module, name):
+                setattr(module, name, _lazily(getattr(module, name)))
+    # Timings.__str__ returns pformat(...) itself: it must stay a str.
+    autobahn.websocket.protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)
+    reactor.addSystemEventTrigger("before", "shutdown", _drain)
+    threshold = _gc_threshold()
     # Everything loaded so far lives as long as the process: keep it out of the
     # collector's passes. A burst of connections otherwise spends about a fifth of its
     # CPU in the garbage collector, going through Django's modules again and again.
     gc.freeze()
-    gc.set_threshold(_gc_threshold(), 10, 10)
+    gc.set_threshold(threshold, 10, 10)
+
+
+def main(argv: list[str]) -> None:
+    """`python -m chatapp.serve`: daphne's command line with the chat's defaults."""
+    args = list(argv)
+    if not any(not a.startswith("-") and ":" in a for a in args):
+        args.append("chatapp.asgi:application")
+    if not any(a.startswith("--application-close-timeout") for a in args):
+        args[:0] = ["--application-close-timeout", "3"]
     CommandLineInterface().run(args)
 
 

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from . import services
-from .models import Message
+from .models import Membership, Message, Room
 
 NS = 1_000_000_000
 
@@ -68,3 +68,66 @@ class MessageAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         count = services.messages_delete(message_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Removed {count} message(s) from history and from every open client.", messages.SUCCESS)
+
+
+class MembershipInline(admin.TabularInline):
+    """Read-only here: membership changes are events of the room's stream (use the API
+    or `manage.py room_members`)."""
+
+    model = Membership
+    fields = ("user", "role", "joined_seq")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    """Every room, private and direct ones included (the API shows those to members only)."""
+
+    list_display = ("id", "kind", "name", "topic", "owner", "last_seq")
+    list_filter = ("kind",)
+    search_fields = ("name", "topic")
+    fields = ("id", "kind", "name", "topic", "owner", "direct_key", "last_seq", "created_at")
+    readonly_fields = fields
+    inlines = [MembershipInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("room", "user", "role", "joined_seq")
+    list_filter = ("role", "room__kind")
+    search_fields = ("room__name", "user__email")
+    list_select_related = ("room", "user")
+    readonly_fields = ("room", "user", "role", "joined_seq")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        """Removing a member from here is a member_left event like any other removal."""
+        from django.db import transaction
+
+        from . import rooms, stream
+
+        with transaction.atomic():
+            rooms._member_left(stream.room_locked(obj.room_id), obj.user_id)
+
+    def delete_queryset(self, request, queryset):
+        for membership in list(queryset):
+            self.delete_model(request, membership)

@@ -1,6 +1,7 @@
 """Three real daphne replicas behind a real nginx, sharing PostgreSQL and Redis."""
 
 import asyncio
+from pathlib import Path
 import signal
 import socket
 import time
@@ -227,7 +228,8 @@ def test_a_replica_starts_while_postgres_and_redis_are_unreachable(tmp_path):
         "PATH": "/usr/bin:/bin", "DATABASE_URL": "postgres://postgres@127.0.0.1:1/none",
         "REDIS_URL": "redis://127.0.0.1:1/0", "DJANGO_SECRET_KEY": "k" * 60,
     }
-    process = subprocess.Popen([sys.executable, "-m", "chatapp.serve", "-b", "127.0.0.1", "-p", "8299"], cwd=BASE_DIR,
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    process = subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", "8299", "chatapp.asgi:application"], cwd=BASE_DIR,
                                env=env, stderr=subprocess.DEVNULL)
     try:
         wait_http("http://127.0.0.1:8299/healthz", 20)

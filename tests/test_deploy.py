@@ -56,11 +56,12 @@ def test_kubernetes_manifests():
 def test_dockerfile_runs_what_the_cluster_runs():
     text = (DEPLOY / "Dockerfile").read_text()
     entry = json.loads(re.search(r"^ENTRYPOINT (.*)$", text, re.M).group(1))
-    assert entry == ["python", "-m", "chatapp.serve"]
+    assert entry == ["daphne"]
+    assert json.loads(re.search(r"^CMD (.*)$", text, re.M).group(1))[-1] == "chatapp.asgi:application"
     import inspect
 
     source = inspect.getsource(LocalCluster.start_replica)
-    assert '"-m", "chatapp.serve"' in source
+    assert 'with_name("daphne")' in source and '"chatapp.asgi:application"' in source
     for needle in ("FROM python:3.11-slim", "USER chat", "HEALTHCHECK", "/healthz", "collectstatic", "requirements.txt"):
         assert needle in text
 

@@ -1,6 +1,7 @@
 """The pieces of chatapp.serve that stand in for daphne's per-connection objects."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +45,8 @@ def test_a_bad_gc_threshold_is_refused_with_a_clear_message(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
     env.update(CHAT_GC_THRESHOLD="lots", SQLITE_PATH=str(tmp_path / "db.sqlite3"))
-    result = subprocess.run([sys.executable, "-m", "chatapp.serve", "-p", "8998"], cwd=BASE_DIR, env=env,
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    result = subprocess.run([daphne, "-p", "8998", "chatapp.asgi:application"], cwd=BASE_DIR, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "CHAT_GC_THRESHOLD must be a positive integer" in result.stderr
