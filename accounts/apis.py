@@ -161,7 +161,10 @@ class LogoutApi(APIView):
 
 
 class ChangePasswordApi(APIView):
+    """Throttled like login: it answers whether a password is right."""
+
     permission_classes = [IsAuthenticated]
+    throttle_classes = [LoginIpThrottle]
 
     class ChangePasswordInputSerializer(serializers.Serializer):
         old_password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False)

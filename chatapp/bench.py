@@ -594,3 +594,64 @@ async def _store_load(port, replicas, tokens, duration, window):
 
     await asyncio.gather(*(sender(i, t) for i, t in enumerate(tokens)))
     return counts["acked"], counts["failed"], time.monotonic() - started
+
+
+SEARCH_VOCABULARY = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
+                     "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango"]
+
+
+def search_bench(port: int, env: dict, messages: int, rooms: int = 1000, requests: int = 300) -> dict:
+    """p50/p99 of GET /api/search with `messages` stored over `rooms` public rooms
+    (PostgreSQL): a rare word (one message in 10,000), a common one (every message),
+    and two words together. Rows are inserted with SQL (the stored tsvector and its
+    GIN index are kept by PostgreSQL itself, as for sends)."""
+    import http.client
+    import urllib.parse
+
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        have = conn.execute("SELECT count(*) FROM livechat_room WHERE name LIKE 'search-bench-%%'").fetchone()[0]
+        if have < rooms:
+            conn.execute(
+                "INSERT INTO livechat_room (kind, name, topic, last_seq, last_ts, created_at) "
+                "SELECT 'public', 'search-bench-' || g, '', 0, 0, now() FROM generate_series(%s, %s) g",
+                [have + 1, rooms])
+        room_ids = [r[0] for r in conn.execute(
+            "SELECT id FROM livechat_room WHERE name LIKE 'search-bench-%%' ORDER BY id LIMIT %s", [rooms])]
+        count = conn.execute("SELECT count(*) FROM livechat_message WHERE room_id = ANY(%s)", [room_ids]).fetchone()[0]
+        if count < messages:
+            user = conn.execute("SELECT min(id) FROM accounts_user").fetchone()[0]
+            if user is None:
+                user = conn.execute(
+                    "INSERT INTO accounts_user (password, email, name, is_active, is_staff, is_superuser, date_joined) "
+                    "VALUES ('!', 'search-bench@example.com', 'Search Bench', true, false, false, now()) RETURNING id"
+                ).fetchone()[0]
+            words = "ARRAY[" + ",".join(f"'{w}'" for w in SEARCH_VOCABULARY) + "]"
+            conn.execute(
+                "INSERT INTO livechat_message (room_id, user_id, ts, subject, body, client_id, prev_id, mentions) "
+                f"SELECT (%s::bigint[])[1 + g %% %s], %s, 1700000000000000000 + g::bigint * 1000, '', "
+                f"'hello ' || ({words})[1 + g %% 20] || ' ' || ({words})[1 + (g / 20) %% 20] || "
+                "CASE WHEN g %% 10000 = 0 THEN ' quasar' ELSE ' note' END, NULL, NULL, '[]' "
+                "FROM generate_series(%s, %s) g",
+                [room_ids, len(room_ids), user, count + 1, messages])
+            conn.execute("VACUUM ANALYZE livechat_message")
+    queries = {"rare": "quasar", "common": "hello", "two words": "alpha bravo"}
+    out = {"stored": max(count, messages), "rooms": len(room_ids), "requests": requests}
+    with _replicas(env, port):
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        for label, q in queries.items():
+            times, results = [], 0
+            for i in range(requests):
+                path = "/api/search?" + urllib.parse.urlencode({"q": q, "limit": 20})
+                t = time.perf_counter()
+                conn.request("GET", path)
+                response = conn.getresponse()
+                body = json.loads(response.read())
+                times.append(time.perf_counter() - t)
+                assert response.status == 200, body
+                results = len(body["results"])
+            times.sort()
+            out[label] = {"q": q, "results": results, "p50_ms": round(_quantile(times, 0.5) * 1000, 2),
+                          "p99_ms": round(_quantile(times, 0.99) * 1000, 2)}
+    return out

@@ -3,6 +3,7 @@
 import asyncio
 import functools
 import json
+import math
 import logging
 import time
 
@@ -129,7 +130,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_message(self, frame):
         conn = self.conn
         client_id = frame.get("client_id")
-        echo = client_id if isinstance(client_id, (str, int, float, bool)) or client_id is None else None
+        echo = client_id if isinstance(client_id, (str, int, bool)) or client_id is None else None
+        if isinstance(client_id, float) and math.isfinite(client_id):  # NaN, Infinity, 1e400: no valid JSON
+            echo = client_id
         failed = functools.partial(self.after_earlier_sends, _failed, conn, echo)
         if conn.user is None and conn.auth_exp != -1:
             return failed("unauthenticated")

@@ -56,7 +56,10 @@ def _encode_text(obj) -> str:
 
 
 def encode(obj) -> Frame:
-    return Frame(_encode_text(obj))
+    try:
+        return Frame(_encode_text(obj))
+    except UnicodeEncodeError:  # a lone surrogate echoed back (a client_id): escape it, still valid JSON
+        return Frame(json.dumps(obj, separators=(",", ":")))
 
 
 @functools.lru_cache(maxsize=4)
@@ -277,10 +280,11 @@ class Hub:
 
     # ---- sockets ------------------------------------------------------------------
     def ip_full(self, ip: str | None) -> bool:
-        return ip is not None and self.per_ip[ip] >= settings.CHAT_MAX_SOCKETS_PER_IP
+        """Per-IP socket cap; CHAT_RATE_LIMITS=off lifts it like every other limit."""
+        return settings.CHAT_RATE_LIMITS and ip is not None and self.per_ip[ip] >= settings.CHAT_MAX_SOCKETS_PER_IP
 
     def user_full(self, user_id: int) -> bool:
-        return self.local.users.get(user_id, 0) >= settings.CHAT_MAX_SOCKETS_PER_USER
+        return settings.CHAT_RATE_LIMITS and self.local.users.get(user_id, 0) >= settings.CHAT_MAX_SOCKETS_PER_USER
 
     def attach(self, send, ip: str | None = None) -> Connection:
         conn = Connection(sink_for(send, settings.CHAT_SOCKET_BACKLOG_BYTES), ip)

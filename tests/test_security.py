@@ -126,3 +126,51 @@ async def test_a_flooding_user_is_rate_limited(sockets, make_user):  # noqa: F81
     kinds = [(f["type"], f.get("reason")) for f in answers]
     assert kinds.count(("message", None)) == 10 and kinds.count(("message_failed", "rate_limited")) == 20
     assert await database_sync_to_async(Message.objects.count)() == 10
+
+
+def test_csp_connects_only_to_the_pages_own_origin_and_permissions_policy(client):
+    r = client.get("/", HTTP_HOST="localhost:8000")
+    connect = [d.strip() for d in r["Content-Security-Policy"].split(";") if d.strip().startswith("connect-src")][0]
+    assert connect.split() == ["connect-src", "'self'", "ws://localhost:8000", "wss://localhost:8000"]
+    assert "camera=()" in r["Permissions-Policy"] and "geolocation=()" in r["Permissions-Policy"]
+
+
+@pytest.mark.django_db
+def test_answers_carrying_tokens_are_not_stored(api, user, login):
+    r = login()
+    assert r.status_code == 200 and r["Cache-Control"] == "no-store"
+    r = api.post("/api/refresh_credentials")
+    assert r.status_code == 200 and r["Cache-Control"] == "no-store"
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {r.json()['access']}")
+    r = api.post("/api/change_password", {"old_password": "correct horse battery staple",
+                                          "new_password": "another long passphrase 42"}, format="json")
+    assert r.status_code == 200 and r["Cache-Control"] == "no-store"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/register", "/api/login", "/api/change_password", "/api/rooms"])
+def test_deeply_nested_json_is_a_400(api, path, user):
+    from accounts.tokens import access_token_issue
+
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_issue(user=user)}")
+    body = "[" * 100_000 + "]" * 100_000
+    r = api.generic("POST", path, body, content_type="application/json")
+    assert r.status_code == 400, r.content[:200]
+
+
+@pytest.mark.django_db
+def test_change_password_is_throttled_like_login(api, user, settings):
+    from accounts.tokens import access_token_issue
+
+    settings.CHAT_RATE_LIMITS = True
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_issue(user=user)}")
+    codes = [api.post("/api/change_password", {"old_password": "wrong", "new_password": "x"}, format="json").status_code
+             for _ in range(65)]
+    assert codes[0] == 400 and 429 in codes
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["١٢", "１２", "1_000", " 5", "5.0", "+5"])
+def test_query_integers_are_ascii_digits_only(api, value):
+    assert api.get("/api/messages", {"after": value}).status_code == 400
+    assert api.get("/api/messages", {"limit": value}).status_code == 400

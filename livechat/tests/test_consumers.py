@@ -257,3 +257,27 @@ async def test_sockets_per_ip_and_per_user_are_capped(sockets, make_user, settin
     refused.scope["client"] = ("127.0.0.1", 50000)
     connected, _ = await refused.connect()
     assert not connected  # the fourth socket from this address
+
+
+async def test_rate_limits_off_lift_the_socket_caps(sockets, make_user, settings):
+    settings.CHAT_RATE_LIMITS = False
+    settings.CHAT_MAX_SOCKETS_PER_IP = 2
+    settings.CHAT_MAX_SOCKETS_PER_USER = 1
+    alice = await database_sync_to_async(make_user)()
+    await sockets(token_for=alice)
+    await sockets(token_for=alice)
+    ws = WebsocketCommunicator(application, "/ws/chat", headers=[(b"origin", b"http://localhost:8000")])
+    ws.scope["client"] = ("127.0.0.1", 50001)
+    connected, _ = await ws.connect()
+    assert connected
+    await ws.disconnect()
+
+
+async def test_a_lone_surrogate_in_client_id_is_invalid_and_the_socket_survives(sockets, make_user):
+    alice = await database_sync_to_async(make_user)()
+    for ws in (await sockets(), await sockets(token_for=alice)):
+        await ws.send_to(text_data='{"type":"message","body":"x","client_id":"\\ud800"}')
+        failed = await receive_type(ws, "message_failed")
+        assert failed["reason"] in ("invalid", "unauthenticated")
+        await ws.send_json_to({"type": "ping"})
+        assert await receive_type(ws, "pong") == {"type": "pong"}

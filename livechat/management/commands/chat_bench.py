@@ -32,6 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("--store", type=int, default=0, metavar="REPLICAS",
                             help="also measure message store + broadcast rate across this many replicas")
         parser.add_argument("--auth", action="store_true", help="also measure logins/s and refreshes/s (HTTP)")
+        parser.add_argument("--search", type=int, default=0, metavar="MESSAGES",
+                            help="also time /api/search with this many messages stored over 1,000 rooms")
         parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/chat_bench")
         parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
         parser.add_argument("--port", type=int, default=8900)
@@ -43,13 +45,13 @@ class Command(BaseCommand):
         kinds = [k.strip() for k in o["servers"].split(",") if k.strip() and k.strip() != "none"]
         if set(kinds) - {"product", "baseline", "stock-redis", "stock-memory"}:
             raise CommandError("--servers takes product, baseline, stock-redis, stock-memory, or none")
-        if not kinds and not (o["history"] or o["store"] or o["auth"]):
-            raise CommandError("nothing to measure: --servers none needs --history, --store or --auth")
+        if not kinds and not (o["history"] or o["store"] or o["auth"] or o["search"]):
+            raise CommandError("nothing to measure: --servers none needs --history, --store, --auth or --search")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
         env.update(DATABASE_URL=o["database_url"], REDIS_URL=o["redis_url"], CHAT_RATE_LIMITS="off",
                    DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or "bench-secret-key-" + "x" * 40,
                    CHAT_IDLE_TIMEOUT="3600", CHAT_MAX_SOCKETS_PER_IP="1000000")  # every load socket comes from 127.0.0.1
-        if "product" in kinds or o["history"] or o["store"] or o["auth"]:
+        if "product" in kinds or o["history"] or o["store"] or o["auth"] or o["search"]:
             self._ensure_database(o["database_url"])
         if o["client"] == "node" and kinds and (why := bench.node_client_missing()):
             raise CommandError(f"--client node: {why}")
@@ -77,14 +79,23 @@ class Command(BaseCommand):
         if o["auth"]:
             self.stderr.write("logins and refreshes…")
             auth = bench.auth_bench(o["port"] + 30, env)
+        search = None
+        if o["search"]:
+            self.stderr.write(f"search: {o['search']} stored messages over 1,000 rooms…")
+            search = bench.search_bench(o["port"] + 40, env, o["search"])
         if o["json"]:
             self.stdout.write(json.dumps({"fanout": [r.__dict__ for r in results], "history": history, "store": store,
-                                          "auth": auth}, indent=2))
+                                          "auth": auth, "search": search}, indent=2))
             return
         self._table(results, history)
         if store:
             self.stdout.write(f"store + broadcast: {store['stored_per_s']} messages/s across {store['replicas']} replicas "
                               f"({store['stored']} stored, {store['failed']} failed, {store['senders']} senders)")
+        if search:
+            for label in ("rare", "common", "two words"):
+                s = search[label]
+                self.stdout.write(f"search {label} ({s['q']!r}, {search['stored']} messages, {search['rooms']} rooms): "
+                                  f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms")
         if auth:
             for kind in ("login", "refresh"):
                 a = auth[kind]
