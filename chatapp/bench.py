@@ -423,7 +423,7 @@ async def _send_and_wait(server, senders, rate, duration, progress):
 
 @contextlib.contextmanager
 def _replicas(env: dict, *ports: int):
-    """Product processes (`python -m chatapp.serve`) on the ports, answering /healthz;
+    """Product processes (`daphne chatapp.asgi:application`) on the ports, answering /healthz;
     stopped on the way out."""
     from chatapp.cluster import wait_http
 
@@ -610,15 +610,16 @@ def search_bench(port: int, env: dict, messages: int, rooms: int = 1000, request
 
     import psycopg
 
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
     with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
-        have = conn.execute("SELECT count(*) FROM livechat_room WHERE name LIKE 'search-bench-%%'").fetchone()[0]
+        have = conn.execute("SELECT count(*) FROM livechat_room WHERE name LIKE %s", ["search-bench-%"]).fetchone()[0]
         if have < rooms:
             conn.execute(
                 "INSERT INTO livechat_room (kind, name, topic, last_seq, last_ts, created_at) "
-                "SELECT 'public', 'search-bench-' || g, '', 0, 0, now() FROM generate_series(%s, %s) g",
+                "SELECT 'public', 'search-bench-' || g, '', 0, 0, now() FROM generate_series(%s::int, %s::int) g",
                 [have + 1, rooms])
         room_ids = [r[0] for r in conn.execute(
-            "SELECT id FROM livechat_room WHERE name LIKE 'search-bench-%%' ORDER BY id LIMIT %s", [rooms])]
+            "SELECT id FROM livechat_room WHERE name LIKE %s ORDER BY id LIMIT %s", ["search-bench-%", rooms])]
         count = conn.execute("SELECT count(*) FROM livechat_message WHERE room_id = ANY(%s)", [room_ids]).fetchone()[0]
         if count < messages:
             user = conn.execute("SELECT min(id) FROM accounts_user").fetchone()[0]
@@ -633,7 +634,7 @@ def search_bench(port: int, env: dict, messages: int, rooms: int = 1000, request
                 f"SELECT (%s::bigint[])[1 + g %% %s], %s, 1700000000000000000 + g::bigint * 1000, '', "
                 f"'hello ' || ({words})[1 + g %% 20] || ' ' || ({words})[1 + (g / 20) %% 20] || "
                 "CASE WHEN g %% 10000 = 0 THEN ' quasar' ELSE ' note' END, NULL, NULL, '[]' "
-                "FROM generate_series(%s, %s) g",
+                "FROM generate_series(%s::bigint, %s::bigint) g",
                 [room_ids, len(room_ids), user, count + 1, messages])
             conn.execute("VACUUM ANALYZE livechat_message")
     queries = {"rare": "quasar", "common": "hello", "two words": "alpha bravo"}

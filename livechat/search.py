@@ -56,9 +56,11 @@ def message_search(*, q: str, room_ids: list[int], before: int | None, limit: in
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL statement_timeout = %s", [f"{settings.CHAT_SEARCH_TIMEOUT_MS}ms"])
+            # `room_id + 0`: the visible rooms filter rows, they never drive an index (a
+            # bitmap of every message of a thousand rooms cost 40 ms before the GIN match).
             cursor.execute(
                 "SELECT id FROM livechat_message WHERE search @@ websearch_to_tsquery('english', %s) "
-                "AND room_id = ANY(%s) AND id < %s ORDER BY id DESC LIMIT %s",
+                "AND (room_id + 0) = ANY(%s) AND id < %s ORDER BY id DESC LIMIT %s",
                 [q, room_ids, before, limit + 1],
             )
         else:

@@ -143,3 +143,40 @@ def test_one_direct_room_per_set_when_created_at_once_from_every_replica(lossy):
         answers = list(pool.map(open_direct, range(12)))
     assert {a[1]["id"] for a in answers} == {answers[0][1]["id"]}
     assert sorted(a[0] for a in answers).count(201) == 1 and all(a[0] in (200, 201) for a in answers)
+
+
+async def test_edits_deletions_and_reactions_reach_every_replica_in_order(lossy):
+    ports = [m.port for m in lossy.members]
+    token, user = person(lossy, "Editor")
+    other_token, other = person(lossy, "Reactor")
+    _, room, _ = api(lossy, "POST", "/api/rooms", token, {"name": f"edits-{time.time_ns()}", "kind": "public"})
+    api(lossy, "POST", f"/api/rooms/{room['id']}/join", other_token)
+    viewers = [await ChatClient(ws_url(p)).connect(other_token) for p in ports]
+    for client in viewers:
+        assert await client.wait(lambda c=client: room_frames(c, room["id"]), 10)
+    sender = await ChatClient(ws_url(ports[0])).connect(token)
+    await sender.send({"type": "message", "room_id": room["id"], "body": "first draft", "client_id": "e1"})
+    assert await sender.wait(lambda: any(f["type"] == "message" for f in room_frames(sender, room["id"])), 10)
+    message = next(f for f in room_frames(sender, room["id"]) if f["type"] == "message")["message"]
+    loop = asyncio.get_running_loop()
+
+    def changes():
+        assert api(lossy, "PATCH", f"/api/messages/{message['id']}", token, {"body": "final"})[0] == 200
+        for emoji in ("%F0%9F%91%8D", "%F0%9F%8E%89"):
+            assert api(lossy, "PUT", f"/api/messages/{message['id']}/reactions/{emoji}", other_token)[0] == 204
+        assert api(lossy, "DELETE", f"/api/messages/{message['id']}/reactions/%F0%9F%8E%89", other_token)[0] == 204
+        assert api(lossy, "DELETE", f"/api/messages/{message['id']}", token)[0] == 204
+
+    await loop.run_in_executor(None, changes)
+    want = ["message", "message_edited", "reaction", "reaction", "reaction", "message_deleted"]
+    for client in viewers:
+        def kinds(c=client):
+            return [f["type"] for f in room_frames(c, room["id"]) if "seq" in f and f["type"] != "member_joined"]
+        assert await client.wait(lambda: kinds() == want, 15), (kinds(), lossy.logs())
+        frames = room_frames(client, room["id"])
+        assert_stream(frames[1:], frames[0]["room"]["last_seq"])
+        edited = next(f for f in frames if f["type"] == "message_edited")["message"]
+        assert edited["body"] == "final" and edited["edited_at"] is not None
+        assert [(f["emoji"], f["op"]) for f in frames if f["type"] == "reaction"] == [
+            ("👍", "add"), ("🎉", "add"), ("🎉", "remove")]
+    await asyncio.gather(*(c.close() for c in [*viewers, sender]))
