@@ -252,7 +252,7 @@ class Hub:
             view = self.rooms.get(room_id)
             if view is None or conn.user_id != user_id or conn not in self.conns:
                 continue
-            if view.cursor is not None and view.cursor >= joined_seq and view.left.get(user_id, 0) < joined_seq:
+            if view.cursor is not None and view.cursor >= joined_seq and view.left.get(user_id, -1) < joined_seq:
                 self._start_room(conn, view)
 
     async def watch(self, conn: Connection, room_id: int) -> bool:

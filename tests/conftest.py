@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from chatapp.cluster import LocalCluster
+from playwright.sync_api import expect, sync_playwright
 
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -61,3 +62,43 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/test_cluster" in str(item.fspath) or "tests/test_faults" in str(item.fspath):
             item.add_marker(pytest.mark.cluster)
+
+
+# ---- the browser tests' site and Chromium (tests/test_browser*.py) ------------------------
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def site(cluster_factory):
+    return cluster_factory(replicas=2, port=8700, redis_db=10, database="chat_browser_test")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, site):
+    contexts = []
+
+    def make(color_scheme="light", viewport=None, base=None, allow_console=()):
+        context = browser.new_context(color_scheme=color_scheme, viewport=viewport or {"width": 1100, "height": 760})
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("console", lambda m: m.type == "error" and not any(a in m.text for a in allow_console) and page.errors.append(m.text))
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.goto((base or f"http://127.0.0.1:{site.members[0].port}") + "/")
+        expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+

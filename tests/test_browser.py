@@ -7,14 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.wsclient import ChatClient, register_and_login
 
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PASSWORD = "correct horse battery staple"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -23,39 +21,6 @@ def run_async(coro):
     """Playwright's sync API owns this thread's event loop; other clients run beside it."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
-
-
-@pytest.fixture(scope="module")
-def site(cluster_factory):
-    return cluster_factory(replicas=2, port=8700, redis_db=10, database="chat_browser_test")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def new_page(browser, site):
-    contexts = []
-
-    def make(color_scheme="light", viewport=None, base=None, allow_console=()):
-        context = browser.new_context(color_scheme=color_scheme, viewport=viewport or {"width": 1100, "height": 760})
-        contexts.append(context)
-        page = context.new_page()
-        page.errors = []
-        page.on("console", lambda m: m.type == "error" and not any(a in m.text for a in allow_console) and page.errors.append(m.text))
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.goto((base or f"http://127.0.0.1:{site.members[0].port}") + "/")
-        expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def register(page, name, email, password=PASSWORD):

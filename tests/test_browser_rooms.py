@@ -7,7 +7,7 @@ import signal
 
 from playwright.sync_api import expect
 
-from tests.test_browser import SHOTS, browser, new_page, register, run_async, send, site  # noqa: F401
+from tests.test_browser import SHOTS, register, run_async, send
 from tests.wsclient import ChatClient, http_json, register_and_login
 
 PASSWORD = "correct horse battery staple"

@@ -180,3 +180,32 @@ async def test_edits_deletions_and_reactions_reach_every_replica_in_order(lossy)
         assert [(f["emoji"], f["op"]) for f in frames if f["type"] == "reaction"] == [
             ("👍", "add"), ("🎉", "add"), ("🎉", "remove")]
     await asyncio.gather(*(c.close() for c in [*viewers, sender]))
+
+
+async def test_concurrent_reactions_from_every_replica_leave_one_row_and_one_event(lossy):
+    ports = [m.port for m in lossy.members]
+    token, user = person(lossy, "Toggler")
+    owner_token, _ = person(lossy, "Poster")
+    _, room, _ = api(lossy, "POST", "/api/rooms", owner_token, {"name": f"react-{time.time_ns()}", "kind": "public"})
+
+    async def post():
+        client = await ChatClient(ws_url(ports[0])).connect(owner_token)
+        await client.send({"type": "message", "room_id": room["id"], "body": "react to me", "client_id": "r1"})
+        await client.wait(lambda: client.messages, 10)
+        await client.close()
+        return client.messages[-1]
+
+    message = await post()
+
+    def toggle(i):
+        return http_json("PUT", f"http://127.0.0.1:{ports[i % 3]}/api/messages/{message['id']}/reactions/%E2%9C%85", None,
+                         {"Authorization": f"Bearer {token}"})[0]
+
+    loop = asyncio.get_running_loop()
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        codes = await asyncio.gather(*(loop.run_in_executor(pool, toggle, i) for i in range(24)))
+    assert set(codes) == {204}
+    status, page, _ = api(lossy, "GET", f"/api/rooms/{room['id']}/messages")
+    assert page["messages"][-1]["reactions"] == [{"emoji": "✅", "user_ids": [user["id"]]}]
+    status, replay, _ = api(lossy, "GET", f"/api/rooms/{room['id']}/events?after=0", token)
+    assert [e["op"] for e in replay["events"] if e["type"] == "reaction"] == ["add"]

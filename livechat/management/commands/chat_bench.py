@@ -32,6 +32,10 @@ class Command(BaseCommand):
         parser.add_argument("--store", type=int, default=0, metavar="REPLICAS",
                             help="also measure message store + broadcast rate across this many replicas")
         parser.add_argument("--auth", action="store_true", help="also measure logins/s and refreshes/s (HTTP)")
+        parser.add_argument("--rooms", type=int, default=0, metavar="ROOMS",
+                            help="also measure what rooms cost one replica (chatapp/bench_rooms.py) with this many rooms")
+        parser.add_argument("--room-sockets", type=int, default=5000,
+                            help="with --rooms: signed-in sockets, each user a member of 20 rooms")
         parser.add_argument("--search", type=int, default=0, metavar="MESSAGES",
                             help="also time /api/search with this many messages stored over 1,000 rooms")
         parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/chat_bench")
@@ -45,13 +49,15 @@ class Command(BaseCommand):
         kinds = [k.strip() for k in o["servers"].split(",") if k.strip() and k.strip() != "none"]
         if set(kinds) - {"product", "baseline", "stock-redis", "stock-memory"}:
             raise CommandError("--servers takes product, baseline, stock-redis, stock-memory, or none")
-        if not kinds and not (o["history"] or o["store"] or o["auth"] or o["search"]):
-            raise CommandError("nothing to measure: --servers none needs --history, --store, --auth or --search")
+        if not kinds and not (o["history"] or o["store"] or o["auth"] or o["search"] or o["rooms"]):
+            raise CommandError("nothing to measure: --servers none needs --history, --store, --auth, --search or --rooms")
+        if o["rooms"] and (o["rooms"] < 3 or o["room_sockets"] < 20):
+            raise CommandError("--rooms must be at least 3 and --room-sockets at least 20")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
         env.update(DATABASE_URL=o["database_url"], REDIS_URL=o["redis_url"], CHAT_RATE_LIMITS="off",
                    DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or "bench-secret-key-" + "x" * 40,
                    CHAT_IDLE_TIMEOUT="3600", CHAT_MAX_SOCKETS_PER_IP="1000000")  # every load socket comes from 127.0.0.1
-        if "product" in kinds or o["history"] or o["store"] or o["auth"] or o["search"]:
+        if "product" in kinds or o["history"] or o["store"] or o["auth"] or o["search"] or o["rooms"]:
             self._ensure_database(o["database_url"])
         if o["client"] == "node" and kinds and (why := bench.node_client_missing()):
             raise CommandError(f"--client node: {why}")
@@ -83,9 +89,15 @@ class Command(BaseCommand):
         if o["search"]:
             self.stderr.write(f"search: {o['search']} stored messages over 1,000 rooms…")
             search = bench.search_bench(o["port"] + 40, env, o["search"])
+        rooms = None
+        if o["rooms"]:
+            from chatapp.bench_rooms import rooms_bench
+
+            self.stderr.write(f"rooms: {o['rooms']} rooms, {o['room_sockets']} signed-in sockets…")
+            rooms = rooms_bench(o["port"] + 50, env, rooms=o["rooms"], sockets=o["room_sockets"])
         if o["json"]:
             self.stdout.write(json.dumps({"fanout": [r.__dict__ for r in results], "history": history, "store": store,
-                                          "auth": auth, "search": search}, indent=2))
+                                          "auth": auth, "search": search, "rooms": rooms}, indent=2))
             return
         self._table(results, history)
         if store:
@@ -96,6 +108,15 @@ class Command(BaseCommand):
                 s = search[label]
                 self.stdout.write(f"search {label} ({s['q']!r}, {search['stored']} messages, {search['rooms']} rooms): "
                                   f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms")
+        if rooms:
+            self.stdout.write(
+                f"rooms ({rooms['rooms']} rooms, {rooms['sockets']} sockets): open with 20 rooms each "
+                f"{rooms['open_20_rooms_each_s']} s vs default room only {rooms['open_default_only_s']} s "
+                f"(×{rooms['open_ratio']}); 10-member room CPU/delivery "
+                f"{rooms['ten_member_room_loaded']['cpu_us_per_delivery']} µs loaded vs "
+                f"{rooms['ten_member_room_100_sockets']['cpu_us_per_delivery']} µs with 100 sockets (×{rooms['cost_ratio']}); "
+                f"1,000-socket room {rooms['big_room']['deliveries_per_s']}/s vs default room "
+                f"{rooms['default_room']['deliveries_per_s']}/s (×{rooms['big_room_ratio']})")
         if auth:
             for kind in ("login", "refresh"):
                 a = auth[kind]
