@@ -1,3 +1,4 @@
+import unicodedata
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -6,10 +7,17 @@ from django.db import models
 from django.db.models.functions import Lower
 
 
+def email_key(email: str) -> str:
+    """What makes two emails the same account: Unicode compatibility forms folded (NFKC)
+    and case folded, so that look-alikes (ＡＬＩＣＥ@, ALİCE@, strasse/straße) are one."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", email.strip()).casefold())
+
+
 class UserManager(BaseUserManager):
     def get_by_natural_key(self, username):
-        # Emails are compared case-insensitively everywhere, sign-in included.
-        return self.get(email__iexact=username)
+        # Emails are compared case- and compatibility-insensitively everywhere, sign-in included.
+        found = self.filter(email_key=email_key(username)).first()
+        return found if found is not None else self.get(email__iexact=username)
 
     def create_user(self, email, name, password=None, **extra):
         user = self.model(email=self.normalize_email(email), name=name, **extra)
@@ -25,6 +33,7 @@ class UserManager(BaseUserManager):
 
 class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(max_length=254)
+    email_key = models.CharField(max_length=254, unique=True, null=True, editable=False)
     name = models.CharField(max_length=50, validators=[MinLengthValidator(1)])
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
@@ -38,6 +47,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def save(self, *args, **kwargs):
+        self.email_key = email_key(self.email)
+        if kwargs.get("update_fields") is not None and "email" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "email_key"}
+        super().save(*args, **kwargs)
 
     def __str__(self):
         return f"{self.name} <{self.email}>"

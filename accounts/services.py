@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from .models import RefreshToken, User
+from .models import email_key, RefreshToken, User
 from .tokens import access_token_issue, refresh_secret_hash, refresh_secret_new, REFRESH_SECRET_MAX_LEN
 
 
@@ -60,7 +60,7 @@ def user_register(*, email: str, name: str, password: str) -> User:
     """Creates an active user. Validation of the fields has been done by the caller."""
     try:
         with transaction.atomic():
-            if User.objects.filter(email__iexact=email).exists():
+            if User.objects.filter(email_key=email_key(email)).exists():
                 raise EmailTaken()
             return User.objects.create_user(email=email, name=name, password=password)
     except IntegrityError:  # a concurrent registration of the same email won
@@ -82,7 +82,7 @@ def _session_issue(*, user: User, family=None) -> IssuedSession:
 
 
 def _failure_keys(email: str) -> tuple[str, str]:
-    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    digest = hashlib.sha256(email_key(email).encode("utf-8", "replace")).hexdigest()
     return f"login-fail:{digest}:n", f"login-fail:{digest}:start"
 
 
@@ -97,29 +97,57 @@ def _login_retry_after(email: str) -> int:
     return max(1, int(start + settings.LOGIN_FAILURE_WINDOW.total_seconds() - time.time()) + 1)
 
 
-def _login_failure_record(email: str) -> None:
+def _login_attempt_reserve(email: str) -> bool:
+    """Counts this attempt against the email before the password is checked (atomic
+    INCR in the shared cache), so that concurrent wrong passwords, on any replica, get
+    at most LOGIN_FAILURES_PER_EMAIL checks per window. False: over the limit."""
     if not settings.CHAT_RATE_LIMITS:
-        return
+        return True
     window = int(settings.LOGIN_FAILURE_WINDOW.total_seconds())
     count_key, start_key = _failure_keys(email)
     cache.add(start_key, time.time(), window)
     cache.add(count_key, 0, window)
     try:
-        cache.incr(count_key)
+        count = cache.incr(count_key)
     except ValueError:  # expired between add and incr
         cache.add(count_key, 1, window)
+        count = 1
+    return count <= settings.LOGIN_FAILURES_PER_EMAIL
+
+
+def _login_attempt_release(email: str) -> None:
+    """A right password does not count as a failure."""
+    if not settings.CHAT_RATE_LIMITS:
+        return
+    try:
+        cache.decr(_failure_keys(email)[0])
+    except ValueError:
+        pass
+
+
+def login_attempt(email: str) -> "int | None":
+    """Reserves one password check for this email (admin and API sign-in alike): None
+    when it may go ahead, else the seconds to wait."""
+    retry_after = _login_retry_after(email)
+    if retry_after or not _login_attempt_reserve(email):
+        return retry_after or _login_retry_after(email) or 1
+    return None
+
+
+def login_succeeded(email: str) -> None:
+    _login_attempt_release(email)
 
 
 def user_login(*, email: str, password: str) -> IssuedSession:
     """Unknown email, wrong password and inactive user fail alike (and take alike long:
     Django's ModelBackend hashes the password for an unknown user too)."""
-    retry_after = _login_retry_after(email)
+    retry_after = login_attempt(email)
     if retry_after:
         raise LoginThrottled(retry_after)
     user = authenticate(username=email, password=password)
     if user is None:
-        _login_failure_record(email)
         raise LoginFailed()
+    login_succeeded(email)
     return _session_issue(user=user)
 
 

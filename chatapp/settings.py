@@ -208,7 +208,7 @@ SIMPLE_JWT = {
 
 REST_FRAMEWORK = {
     # simplejwt's own: it also refuses users that are no longer active
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PARSER_CLASSES": ["chatapp.parsers.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -232,6 +232,9 @@ REST_FRAMEWORK = {
     },
 }
 LOGIN_FAILURES_PER_EMAIL = 10
+# Requests that hash a password (login, register, change_password, the admin's login) at
+# once per process; the excess answers 503 with Retry-After (a burst cannot starve the rest).
+CHAT_PASSWORD_CHECKS_MAX = env_int("CHAT_PASSWORD_CHECKS_MAX", 4)
 LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
 # Messages a user may store per window (fixed 10 s windows counted exactly in the database).
 CHAT_MESSAGE_RATE = env_int("CHAT_MESSAGE_RATE", 10)

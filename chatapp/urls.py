@@ -7,7 +7,7 @@ from accounts.apis import ChangePasswordApi, LoginApi, LogoutApi, RefreshApi, Re
 from history.apis import MessageListApi
 from livechat import apis as room_apis
 
-from . import health
+from . import admin_login, health  # noqa: F401  (admin_login throttles the admin's sign-in)
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="chat.html"), name="chat"),

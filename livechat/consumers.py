@@ -122,7 +122,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.hub.authenticate(conn, public, claims.exp)
         conn.send({"type": "auth", "user": public})
         try:
-            memberships = await database_sync_to_async(selectors.member_rooms_of)(user_id=user.id)
+            memberships = await self.hub.memberships.submit(user.id)
             await self.hub.start_member_rooms(conn, memberships)
         except (DatabaseError, InterfaceError):
             conn.send({"type": "error", "reason": "unavailable"})

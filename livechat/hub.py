@@ -95,10 +95,11 @@ class RoomView:
     """A followed room: where its stream is (cursor), its payload as last known, and
     the local sockets that receive it."""
 
-    __slots__ = ("id", "info", "cursor", "conns", "left")
+    __slots__ = ("id", "info", "cursor", "conns", "left", "joined")
 
     def __init__(self, info: dict, cursor: int):
         self.left: dict[int, int] = {}  # user id -> seq of their last member_left seen here
+        self.joined: tuple | None = None  # (cursor, info version, encoded room_joined): one encode for a burst
         self.id = info["id"]
         self.info = {k: v for k, v in info.items() if k != "last_seq"}
         self.cursor = cursor
@@ -106,6 +107,14 @@ class RoomView:
 
     def joined_frame(self, cursor: int | None = None) -> dict:
         return {"type": "room_joined", "room": {**self.info, "last_seq": self.cursor if cursor is None else cursor}}
+
+    def joined_encoded(self) -> Frame:
+        """room_joined at the current cursor, encoded once while nothing changes (a
+        reconnect storm starts the same room on thousands of sockets)."""
+        key = (self.cursor, id(self.info), self.info.get("member_count"), self.info.get("name"), self.info.get("topic"))
+        if self.joined is None or self.joined[0] != key:
+            self.joined = (key, encode(self.joined_frame()))
+        return self.joined[1]
 
 
 class Hub:
@@ -156,6 +165,7 @@ class Hub:
         self.stopping = False
         self.writer = Batcher(services.messages_send)
         self.sign_ins = Batcher(users_active)  # the `auth` frames' user lookups
+        self.memberships = Batcher(selectors.member_rooms_of_users)  # and their rooms
 
     # ---- lifecycle --------------------------------------------------------------
     def start(self):
@@ -219,7 +229,10 @@ class Hub:
             return
         view.conns.add(conn)
         conn.rooms.add(view.id)
-        conn.send(view.joined_frame(cursor))
+        if cursor is None:
+            conn.sink.write(view.joined_encoded())
+        else:
+            conn.send(view.joined_frame(cursor))
 
     def _stop_room(self, conn: Connection, view: RoomView) -> None:
         if conn not in view.conns:
@@ -263,7 +276,7 @@ class Hub:
             conn.watches.add(room_id)
             self._start_room(conn, view)
         else:
-            conn.send(view.joined_frame())
+            conn.sink.write(view.joined_encoded())
         return True
 
     def unwatch(self, conn: Connection, room_id: int) -> bool:

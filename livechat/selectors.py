@@ -87,8 +87,16 @@ def room_last_seq(*, room_id: int = DEFAULT_ROOM_ID) -> int:
 
 
 def rooms_last_seq(room_ids) -> dict[int, int]:
-    """The hub's tail poll: one query for every room it follows."""
-    return dict(Room.objects.filter(pk__in=list(room_ids)).values_list("id", "last_seq"))
+    """The hub's tail poll: one query for every room it follows (on PostgreSQL one array
+    parameter, however many rooms: it runs every 2 s with thousands of them)."""
+    from django.db import connection
+
+    ids = list(room_ids)
+    if connection.vendor != "postgresql":
+        return dict(Room.objects.filter(pk__in=ids).values_list("id", "last_seq"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, last_seq FROM livechat_room WHERE id = ANY(%s)", [ids])
+        return dict(cursor.fetchall())
 
 
 # ---- rooms -------------------------------------------------------------------------
@@ -172,7 +180,16 @@ def member_rooms_info(*, user_id: int, room_ids) -> list[dict]:
 
 def member_rooms_of(*, user_id: int) -> list[tuple[int, int]]:
     """(room_id, joined_seq) of the user's explicit memberships."""
-    return list(Membership.objects.filter(user_id=user_id).values_list("room_id", "joined_seq"))
+    return member_rooms_of_users([user_id])[0]
+
+
+def member_rooms_of_users(user_ids: list[int]) -> list[list[tuple[int, int]]]:
+    """Each user's (room_id, joined_seq): one query for a burst of sign-ins."""
+    found: dict[int, list] = defaultdict(list)
+    for user_id, room_id, joined_seq in Membership.objects.filter(user_id__in=set(user_ids)).values_list(
+            "user_id", "room_id", "joined_seq"):
+        found[user_id].append((room_id, joined_seq))
+    return [found.get(user_id, []) for user_id in user_ids]
 
 
 UNREAD_CAP = 1000
