@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -39,9 +40,28 @@ def test_kubernetes_manifests():
         docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
     for expected in [("Deployment", "chat"), ("Service", "chat"), ("Ingress", "chat"), ("StatefulSet", "chat-postgres"),
-                     ("Deployment", "chat-redis"), ("Secret", "chat-secret"), ("ConfigMap", "chat-config"),
-                     ("Job", "chat-migrate"), ("HorizontalPodAutoscaler", "chat")]:
+                     ("Deployment", "chat-redis"), ("ConfigMap", "chat-config"), ("Job", "chat-migrate"),
+                     ("HorizontalPodAutoscaler", "chat"), ("NetworkPolicy", "chat-postgres-clients"),
+                     ("NetworkPolicy", "chat-redis-clients")]:
         assert expected in kinds, expected
+    assert not any(d["kind"] == "Secret" for d in docs)  # made by a command, never literal credentials
+    for d in docs:
+        for env in (d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [{}])[0].get("env", [])):
+            assert "value" not in env or "PASSWORD" not in env["name"], env
+    for workload in [d for d in docs if d["kind"] in ("Deployment", "Job") and d["metadata"]["name"].startswith("chat")
+                     and d["metadata"]["name"] != "chat-redis"]:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+            assert sc["capabilities"]["drop"] == ["ALL"]
+    ingress = next(d for d in docs if d["kind"] == "Ingress")
+    assert ingress["spec"]["tls"][0]["secretName"]
+    policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
+    for name, app in (("chat-postgres-clients", "chat-postgres"), ("chat-redis-clients", "chat-redis")):
+        assert policies[name]["spec"]["podSelector"]["matchLabels"]["app"] == app
+        assert {"app": "chat"} in [f["podSelector"]["matchLabels"] for f in policies[name]["spec"]["ingress"][0]["from"]]
     app = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "chat")
     spec = app["spec"]["template"]["spec"]
     container = spec["containers"][0]
@@ -62,7 +82,7 @@ def test_dockerfile_runs_what_the_cluster_runs():
 
     source = inspect.getsource(LocalCluster.start_replica)
     assert 'with_name("daphne")' in source and '"chatapp.asgi:application"' in source
-    for needle in ("FROM python:3.11-slim", "USER chat", "HEALTHCHECK", "/healthz", "collectstatic", "requirements.txt"):
+    for needle in ("FROM python:3.11-slim", "USER 10001:10001", "HEALTHCHECK", "/healthz", "collectstatic", "requirements.txt"):
         assert needle in text
 
 
@@ -97,3 +117,24 @@ def test_embedded_default_needs_no_secret_and_keeps_debug_off(tmp_path):
     assert result.stdout.split() == ["False", "True", "django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer"], result.stderr
     assert (BASE_DIR / ".secret_key").exists()
     assert ".secret_key" in (BASE_DIR / ".gitignore").read_text()
+
+
+
+def test_manifests_validate_against_the_kubernetes_schemas():
+    import kubernetes_validate
+
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                kubernetes_validate.validate(doc, "1.30", strict=True)
+
+
+def test_the_dockerfile_passes_hadolint():
+    import shutil
+    import subprocess
+    import sys
+
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    result = subprocess.run([hadolint, "--failure-threshold", "warning", str(DEPLOY / "Dockerfile")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
