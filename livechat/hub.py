@@ -22,6 +22,8 @@ and written to the local sockets that receive its room, in seq order without gap
 import asyncio
 import collections
 import functools
+import heapq
+import itertools
 import json
 import logging
 import time
@@ -161,6 +163,10 @@ class Hub:
         self.store = presence_store()
         self.subscriptions = broker.Subscriptions(self.inbox.put_nowait)
         self.presence_dirty = True
+        self.figures: tuple[int, int] | None = None  # the user_count last pushed
+        self.count_stale: set[Connection] = set()  # sockets still owed the current figures
+        self.expiries: list = []  # heap of (exp, seq, conn): tokens to demote when they expire
+        self._order = itertools.count()
         self.tasks: list[asyncio.Task] = []
         self.stopping = False
         self.writer = Batcher(services.messages_send)
@@ -261,12 +267,18 @@ class Hub:
             for info in infos:
                 joined[info["id"]] = info.pop("joined_seq")
                 await self.follow(info["id"], cursor=info["last_seq"], info=info)
+        frames = []
         for room_id, joined_seq in joined.items():
             view = self.rooms.get(room_id)
             if view is None or conn.user_id != user_id or conn not in self.conns:
                 continue
-            if view.cursor is not None and view.cursor >= joined_seq and view.left.get(user_id, -1) < joined_seq:
-                self._start_room(conn, view)
+            if view.cursor is not None and view.cursor >= joined_seq and view.left.get(user_id, -1) < joined_seq \
+                    and conn not in view.conns:
+                view.conns.add(conn)
+                conn.rooms.add(view.id)
+                frames.append(view.joined_encoded())
+        if frames:
+            conn.sink.write(Frame.join(frames))  # every room_joined of the sign-in in one write
 
     async def watch(self, conn: Connection, room_id: int) -> bool:
         view = await self.follow(room_id)
@@ -338,6 +350,7 @@ class Hub:
         self._set_user(conn, user)
         conn.auth_exp = exp
         self.by_user.setdefault(user["id"], set()).add(conn)
+        heapq.heappush(self.expiries, (exp, next(self._order), conn))
 
     def demote(self, conn: Connection, notice: dict | None = None) -> None:
         """Back to a guest: the notice (auth_failed, refresh) first, then room_left for
@@ -565,6 +578,8 @@ class Hub:
         self.presence_dirty = True
 
     def _send_count(self, conn: Connection, figures: tuple[int, int]):
+        if figures != self.figures:
+            self.count_stale.add(conn)  # will get the current figures on the next tick
         conn.count_sent = figures
         conn.count_at = time.monotonic()
         conn.sink.write(_count_frame(figures))
@@ -585,9 +600,15 @@ class Hub:
                 self.presence_dirty = True
                 logger.debug("presence store unavailable: %s", exc)
             figures = totals(self.local, self.remote)
-            for conn in list(self.conns):
-                if conn.count_sent != figures and now - conn.count_at >= COUNT_MIN_INTERVAL_S:
+            if figures != self.figures:  # every socket is behind; otherwise only those still waiting
+                self.figures = figures
+                self.count_stale = set(self.conns)
+            for conn in list(self.count_stale):
+                if conn not in self.conns or conn.count_sent == figures:
+                    self.count_stale.discard(conn)
+                elif now - conn.count_at >= COUNT_MIN_INTERVAL_S:
                     self._send_count(conn, figures)
+                    self.count_stale.discard(conn)
             await asyncio.sleep(PRESENCE_TICK_S)
 
     def store_ttl_third(self) -> float:
@@ -601,8 +622,9 @@ class Hub:
         while True:
             await asyncio.sleep(EXPIRY_CHECK_S)
             now_mono, now = time.monotonic(), time.time()
-            for conn in list(self.conns):
-                if conn.user is not None and conn.auth_exp <= now:
+            while self.expiries and self.expiries[0][0] <= now:  # a heap: no pass over every socket
+                exp, _, conn = heapq.heappop(self.expiries)
+                if conn in self.conns and conn.user is not None and conn.auth_exp == exp:
                     self.demote(conn, {"type": "refresh"})
             if now_mono - last_full < SWEEP_S:
                 continue

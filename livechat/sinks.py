@@ -39,6 +39,14 @@ class Frame:
         self.texts = texts
         self.wire = b"".join(ws_text_frame(text.encode("utf-8")) for text in texts)
 
+    @classmethod
+    def join(cls, frames: list["Frame"]) -> "Frame":
+        """Frames already encoded, back to back, for one write."""
+        joined = cls.__new__(cls)
+        joined.texts = tuple(t for f in frames for t in f.texts)
+        joined.wire = b"".join(f.wire for f in frames)
+        return joined
+
 
 class DaphneSink:
     """Writes the prepared frame with one send() on the socket when nothing is queued in

@@ -180,3 +180,43 @@ def test_narrow_screen_drawer_keyboard_and_dark(new_page, site):
     expect(dark.locator("#rooms-private .room-link", has_text="night")).to_be_visible()
     dark.screenshot(path=SHOTS / "rooms-dark.png")
     assert not page.errors and not dark.errors, (page.errors, dark.errors)
+
+
+def test_new_messages_divider_read_state_and_keyboard_only(new_page, site):
+    ana, ben = two_people(new_page, site, "reads")
+    create_room(ana, "reading")
+    ben.get_by_role("button", name="Browse rooms").click()
+    ben.get_by_role("button", name="Join reading").click()
+    send(ben, "ben was here")
+    open_room(ben, "general")
+    for n in range(3):
+        send(ana, f"unread {n}")
+    link = ben.locator(".room-link", has_text="reading")
+    expect(link.locator(".unread-badge")).to_have_text("3")
+    # keyboard only: Tab to the room in the sidebar, Enter opens it
+    link.focus()
+    ben.keyboard.press("Enter")
+    expect(ben.locator("#room-title")).to_contain_text("reading")
+    divider = ben.locator("li.divider")
+    expect(divider).to_have_text("New messages")
+    assert ben.evaluate("""() => {
+        const d = document.querySelector('li.divider');
+        return d.previousElementSibling.textContent.includes('ben was here')
+            && d.nextElementSibling.textContent.includes('unread 0');
+    }""")
+    # reading it is sent to the server (debounced): a reload shows nothing unread
+    expect(link.locator(".badge")).to_have_count(0)
+    ben.wait_for_timeout(1500)
+    ben.reload()
+    expect(ben.locator(".room-link", has_text="reading")).to_be_visible()
+    expect(ben.locator(".room-link", has_text="reading").locator(".badge")).to_have_count(0)
+    # the composer is reachable and usable from the keyboard alone
+    ben.locator("#body").focus()
+    ben.keyboard.type("typed with keys only")
+    ben.keyboard.press("Enter")
+    expect(ana.locator("li.msg", has_text="typed with keys only")).to_have_count(1)
+    # every button has an accessible name
+    unnamed = ben.evaluate("""() => [...document.querySelectorAll('button')].filter(b =>
+        !(b.getAttribute('aria-label') || b.textContent.trim())).length""")
+    assert unnamed == 0
+    assert not ana.errors and not ben.errors, (ana.errors, ben.errors)

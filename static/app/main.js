@@ -4,7 +4,7 @@ import { $, DEFAULT_ROOM, FRAMES, on, state } from "./state.js";
 import { roomLabel } from "./format.js";
 import { authSocket, connect, flushOutbox, outbox, reconnect, send, settled } from "./socket.js";
 import {
-  addMessages, loadAround, loadNewer, loadNewest, loadOlder, loadRooms, onEventFrame, onRoomJoined, onRoomLeft, onTyping,
+  addMessages, loadAround, loadNewer, loadNewest, loadOlder, markDivider, loadRooms, onEventFrame, onRoomJoined, onRoomLeft, onTyping,
   roomState, typingIn,
 } from "./rooms.js";
 import { nearBottom, scrollToBottom, show } from "./timeline.js";
@@ -116,6 +116,7 @@ async function open(roomId) {
     send({ type: FRAMES.WATCH, room_id: rs.id });
   }
   if (!rs.loaded) await loadNewest(rs);
+  else if (rs.unread) markDivider(rs);
   scrollToBottom();
   maybeLoadOlder();
   markRead(rs);

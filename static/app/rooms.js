@@ -92,10 +92,12 @@ export function addMessages(rs, messages) {
   });
 }
 
-function markDivider(rs) {
-  // "New messages" below the last message read, the first time the room is opened.
-  if (rs.divider || !rs.last_read_id || !state.user) return;
-  const after = [...rs.els.entries()].find(([id, el]) => id > rs.last_read_id && el.dataset.userId !== String(state.user.id));
+export function markDivider(rs) {
+  // "New messages" below the last message read, each time the room is opened with some.
+  rs.list.querySelector("li.divider")?.remove();
+  if (!rs.last_read_id || !state.user) return;
+  const after = [...rs.els.entries()].sort((a, b) => a[0] - b[0])
+    .find(([id, el]) => id > rs.last_read_id && el.dataset.userId !== String(state.user.id));
   if (!after) return;
   rs.divider = true;
   const li = document.createElement("li");
@@ -262,6 +264,7 @@ function onNewMessage(rs, m) {
     addMessages(rs, [m]);
   }
   stopTyping(rs, m.user.id);
+  if (!others) rs.last_read_id = Math.max(rs.last_read_id ?? 0, m.id); // sending marks it read (server too)
   if (others && rs.member && !looking) {
     rs.unread += 1;
     const mentioned = state.user && (m.mentions || []).includes(state.user.id);
