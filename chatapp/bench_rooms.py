@@ -161,6 +161,7 @@ def rooms_bench(port: int, env: dict, *, rooms: int, sockets: int, messages: int
         # the 10-member room with 100 sockets open
         ten, _ = await _open(url, tokens["c"], 1)
         guests, _ = await _open(url, [None] * 90, 0)
+        await asyncio.sleep(3)
         out["ten_member_room_100_sockets"] = await _deliver(url, tokens["c"][0], seeded["ten"], ten, messages, pid)
         # open: default room only, then 20 rooms each
         plain, out["open_default_only_s"] = await _open(url, [tokens["b"][i % users] for i in range(sockets)], 0)
@@ -169,6 +170,7 @@ def rooms_bench(port: int, env: dict, *, rooms: int, sockets: int, messages: int
         loaded, out["open_20_rooms_each_s"] = await _open(url, [tokens["a"][i % users] for i in range(sockets)], 20)
         out["open_ratio"] = round(out["open_20_rooms_each_s"] / out["open_default_only_s"], 2)
         out["rooms_joined"] = sum(s.joined for s in loaded)
+        await asyncio.sleep(3)  # steady state: the burst's user_count pushes are over
         out["ten_member_room_loaded"] = await _deliver(url, tokens["c"][0], seeded["ten"], ten, messages, pid)
         out["cost_ratio"] = round(out["ten_member_room_loaded"]["cpu_us_per_delivery"]
                                   / out["ten_member_room_100_sockets"]["cpu_us_per_delivery"], 2)
@@ -177,11 +179,11 @@ def rooms_bench(port: int, env: dict, *, rooms: int, sockets: int, messages: int
         # a big room against the default room, 1,000 sockets each
         big_n = min(1000, sockets)
         big, _ = await _open(url, [tokens["d"][i % 50] for i in range(big_n)], 1)
-        out["big_room"] = await _deliver(url, tokens["d"][0], seeded["big"], big, messages // 4, pid)
+        out["big_room"] = await _deliver(url, tokens["d"][0], seeded["big"], big, messages, pid)
         await asyncio.gather(*(s.close() for s in big))
         await asyncio.sleep(1)
         crowd, _ = await _open(url, [None] * big_n, 0)
-        out["default_room"] = await _deliver(url, tokens["d"][0], 1, crowd, messages // 4, pid)
+        out["default_room"] = await _deliver(url, tokens["d"][0], 1, crowd, messages, pid)
         out["big_room_ratio"] = round(out["big_room"]["deliveries_per_s"] / out["default_room"]["deliveries_per_s"], 2)
         await asyncio.gather(*(s.close() for s in crowd))
         return out

@@ -72,7 +72,7 @@ def test_chat_bench_rooms_and_search_small_run():
     assert rooms["rooms_joined"] == 60 * 21  # every socket: the default room and its 20 rooms
     for key in ("ten_member_room_100_sockets", "ten_member_room_loaded"):
         assert rooms[key]["deliveries"] == 10 * 200, rooms[key]
-    assert rooms["big_room"]["deliveries"] == 60 * 50 and rooms["default_room"]["deliveries"] == 60 * 50
+    assert rooms["big_room"]["deliveries"] == 60 * 200 and rooms["default_room"]["deliveries"] == 60 * 200
     assert rooms["open_ratio"] > 0 and rooms["cost_ratio"] > 0 and rooms["big_room_ratio"] > 0
     search = report["search"]
     assert search["stored"] == 20000 and search["rare"]["results"] == 2 and search["common"]["results"] == 20

@@ -43,8 +43,8 @@ def test_rooms_badges_mentions_and_direct_messages(new_page, site):
     expect(ben.locator("#room-title")).to_contain_text("design")
     open_room(ben, "general")
     # a mention through the autocomplete, while Ben looks at another room
-    ana.fill("#body", "ping @Be")
-    expect(ana.get_by_role("option", name=re.compile("Ben"))).to_be_visible()
+    ana.fill("#body", "ping @ben-badges")
+    expect(ana.get_by_role("option", name=re.compile("ben-badges"))).to_be_visible()
     ana.press("#body", "Enter")  # picks the suggestion
     ana.type("#body", "please review")
     ana.press("#body", "Enter")
@@ -60,7 +60,7 @@ def test_rooms_badges_mentions_and_direct_messages(new_page, site):
     # a direct message, found by searching people
     ana.get_by_role("button", name="New direct message").click()
     ana.fill("#direct-search", "Be")
-    ana.locator("#direct-results button", has_text="Ben").click()
+    ana.locator("#direct-results button", has_text="ben-badges@example.com").click()
     expect(ana.locator("#room-title")).to_have_text("Ben")
     send(ana, "just between us")
     expect(ben.locator("#rooms-direct .room-link", has_text="Ana")).to_be_visible()
@@ -144,9 +144,13 @@ def test_offline_message_is_sent_after_reconnect_and_missed_events_replay(new_pa
     register(ana, "Ana", "ana-offline@example.com")
     register(ben, "Ben", "ben-offline@example.com")
     create_room(ben, "ops")
+    ana.get_by_role("button", name="Browse rooms").click()
+    ana.get_by_role("button", name="Join ops").click()
+    expect(ana.locator("#room-title")).to_contain_text("ops")
+    open_room(ana, "general")
     site.signal_replica(0, signal.SIGTERM)
     expect(ana.locator("#conn")).not_to_have_attribute("data-state", "connected")
-    send(ben, "while you were away")  # Ana's page is not connected: replayed when it is
+    send(ben, "while you were away")  # into ops; Ana's page is not connected: replayed by events?after=
     send(ana, "typed while offline")
     expect(ana.locator("li.msg.pending", has_text="typed while offline")).to_have_count(1)
     site.start_replica(0)
@@ -155,6 +159,9 @@ def test_offline_message_is_sent_after_reconnect_and_missed_events_replay(new_pa
     open_room(ben, "general")
     expect(ben.locator("li.msg", has_text="typed while offline")).to_have_count(1, timeout=10000)
     expect(ana.locator("li.msg", has_text="typed while offline")).not_to_have_class(re.compile("pending"))
+    expect(ana.locator(".room-link", has_text="ops").locator(".unread-badge")).to_have_text("1")
+    open_room(ana, "ops")
+    expect(ana.locator("li.msg", has_text="while you were away")).to_have_count(1)
     assert not ana.errors and not ben.errors, (ana.errors, ben.errors)
 
 
@@ -219,4 +226,36 @@ def test_new_messages_divider_read_state_and_keyboard_only(new_page, site):
     unnamed = ben.evaluate("""() => [...document.querySelectorAll('button')].filter(b =>
         !(b.getAttribute('aria-label') || b.textContent.trim())).length""")
     assert unnamed == 0
+    assert not ana.errors and not ben.errors, (ana.errors, ben.errors)
+
+
+def test_members_topic_leave_and_notifications(new_page, site, browser):
+    ana, ben = two_people(new_page, site, "members")
+    # Ben's page may notify: record what it shows
+    ben.context.grant_permissions(["notifications"])
+    ben.evaluate("""() => { window.shown = []; window.Notification = class { constructor(t, o) { window.shown.push([t, o.body]); }
+        static get permission() { return 'granted'; } static requestPermission() { return Promise.resolve('granted'); } }; }""")
+    create_room(ana, "crew", private=True)
+    ana.get_by_role("button", name="Members and topic").click()
+    ana.fill("#add-member-search", "Be")
+    ana.locator("#add-member-results button", has_text="ben-members@example.com").click()
+    expect(ana.locator("#member-list")).to_contain_text("Ben")
+    ana.fill("#topic-input", "shipping on Friday")
+    ana.get_by_role("button", name="Save topic").click()
+    expect(ana.locator("#room-topic")).to_have_text("shipping on Friday")
+    ana.keyboard.press("Escape")
+    expect(ben.locator("#rooms-private .room-link", has_text="crew")).to_be_visible()
+    # a direct message notifies (so does a mention: the first test shows the badge)
+    ana.get_by_role("button", name="New direct message").click()
+    ana.fill("#direct-search", "ben-members")
+    ana.locator("#direct-results button", has_text="ben-members@example.com").click()
+    send(ana, "are you there")
+    ben.wait_for_function("window.shown.length > 0")
+    assert ben.evaluate("window.shown")[0] == ["Ana", "are you there"]
+    open_room(ben, "crew")
+    expect(ben.locator("#room-topic")).to_have_text("shipping on Friday")
+    ben.get_by_role("button", name="Members and topic").click()
+    ben.get_by_role("button", name="Leave the room").click()
+    expect(ben.locator("#room-title")).to_contain_text("general")
+    expect(ben.locator("#rooms-private .room-link", has_text="crew")).to_have_count(0)
     assert not ana.errors and not ben.errors, (ana.errors, ben.errors)

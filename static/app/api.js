@@ -5,10 +5,15 @@ export async function api(path, { method = "GET", body, auth = true } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (auth && state.access) headers.Authorization = `Bearer ${state.access}`;
-  const response = await fetch(path, {
-    method, headers, credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (_) {
+    return { status: 0, data: null }; // offline or the server away: callers treat it as a failure
+  }
   let data = null;
   try { data = await response.json(); } catch (_) { /* 204 or not JSON */ }
   return { status: response.status, data };
