@@ -61,6 +61,7 @@ class LocalCluster:
     base_port: int = 8101
     nginx_port: int = 8100
     env: dict = field(default_factory=dict)
+    replica_env: dict = field(default_factory=dict)  # replica index -> environment of that replica only
     workdir: Path | None = None
     nginx: subprocess.Popen | None = None
     members: list[Replica] = field(default_factory=list)
@@ -118,7 +119,7 @@ class LocalCluster:
             [str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(member.port), "--proxy-headers",
              "chatapp.asgi:application"],
             cwd=BASE_DIR,
-            env=self.process_env(),
+            env={**self.process_env(), **self.replica_env.get(index, {})},
             stdout=subprocess.DEVNULL,
             stderr=open(member.log, "ab"),
         )

@@ -268,6 +268,8 @@ CHAT_EVENTS_KEEP_SECONDS = max(7 * 86400, env_int("CHAT_EVENTS_KEEP_SECONDS", 7 
 # PUBLISHes, and delay the others by up to this many milliseconds.
 CHAT_FAULT_PUBLISH_DROP = float(env_str("CHAT_FAULT_PUBLISH_DROP", "0") or 0)
 CHAT_FAULT_PUBLISH_DELAY_MS = env_int("CHAT_FAULT_PUBLISH_DELAY_MS", 0)
+# ... and move this replica's clock by this many milliseconds (replicas whose clocks disagree).
+CHAT_FAULT_CLOCK_SKEW_MS = env_int("CHAT_FAULT_CLOCK_SKEW_MS", 0)
 
 # ---- HTTP security ------------------------------------------------------------
 USE_X_FORWARDED_HOST = False

@@ -51,6 +51,7 @@ EXPIRY_CHECK_S = 1.0
 SWEEP_S = 5.0
 GAP_PAGE = 500
 SEEN_EIDS = 4096
+MEMBERSHIP_MARGIN = 200  # memberships re-read behind the newest seen (commits out of id order)
 
 
 def _encode_text(obj) -> str:
@@ -166,6 +167,7 @@ class Hub:
         self.figures: tuple[int, int] | None = None  # the user_count last pushed
         self.count_stale: set[Connection] = set()  # sockets still owed the current figures
         self.expiries: list = []  # heap of (exp, seq, conn): tokens to demote when they expire
+        self.membership_mark: int | None = None  # the newest membership id seen by the poll
         self._order = itertools.count()
         self.tasks: list[asyncio.Task] = []
         self.stopping = False
@@ -539,7 +541,30 @@ class Hub:
             if view is None:
                 return
         await self._catch_up(view, seq)
+        late = [c for c in self.by_user.get(event["user_id"], ()) if c not in view.conns]
+        if late and view.cursor is not None and view.cursor >= seq and view.left.get(event["user_id"], -1) < seq:
+            await self._start_late(view, late, event["user_id"], seq)
         self._unfollow_if_idle(view)
+
+    async def _start_late(self, view: RoomView, conns: list, user_id: int, seq: int):
+        """The hub passed the joining seq without these sockets (it started following the
+        room for another viewer after the join, and the per-user event came late): they
+        get room_joined at seq - 1 and the stored events from seq on, as if on time.
+        Only while the membership still stands; a removal after this is a later event."""
+        still = await database_sync_to_async(selectors.is_member_since)(room_id=view.id, user_id=user_id, seq=seq)
+        if not still:
+            return
+        frames = await database_sync_to_async(stream.events_between)(
+            room_id=view.id, after=seq - 1, upto=view.cursor, limit=GAP_PAGE)
+        if len(frames) != view.cursor - seq + 1:
+            return  # too far behind (or pruned): the client replays by itself after a reconnect
+        texts = Frame(*(_encode_text(f) for f in frames))
+        for conn in conns:
+            if conn in self.conns and conn.user_id == user_id and conn not in view.conns:
+                view.conns.add(conn)
+                conn.rooms.add(view.id)
+                conn.send(view.joined_frame(seq - 1))
+                conn.sink.write(texts)
 
     def _on_typing(self, event: dict):
         view = self.rooms.get(event["room_id"])
@@ -572,6 +597,27 @@ class Hub:
                 view = self.rooms.get(room_id)
                 if view is not None and view.cursor is not None and last_seq > view.cursor:
                     self.inbox.put_nowait({"type": "room.tail", "room_id": room_id, "last_seq": last_seq})
+            await self._new_memberships()
+
+    async def _new_memberships(self):
+        """The per-user group is at most once too: memberships of local users made since
+        the last poll (by id, re-reading a margin for transactions that committed out of
+        id order) go through the same path as a `user.room` event. A repeat changes nothing."""
+        try:
+            if self.membership_mark is None:
+                self.membership_mark = await database_sync_to_async(selectors.membership_last_id)()
+                return
+            if not self.by_user:
+                return
+            rows = await database_sync_to_async(selectors.memberships_after)(
+                after_id=self.membership_mark - MEMBERSHIP_MARGIN, user_ids=list(self.by_user))
+        except Exception:  # noqa: BLE001 - storage away: next round
+            return
+        for membership_id, user_id, room_id, joined_seq in rows:
+            self.membership_mark = max(self.membership_mark, membership_id)
+            view = self.rooms.get(room_id)
+            if view is None or not any(c in view.conns for c in self.by_user.get(user_id, ())):
+                self.inbox.put_nowait({"type": "user.room", "user_id": user_id, "room_id": room_id, "seq": joined_seq})
 
     # ---- presence ---------------------------------------------------------------------
     def _presence_changed(self):

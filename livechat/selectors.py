@@ -170,6 +170,20 @@ def rooms_by_id(room_ids) -> list[dict]:
     return room_payloads(list(Room.objects.filter(pk__in=list(room_ids)).order_by("id")))
 
 
+def is_member_since(*, room_id: int, user_id: int, seq: int) -> bool:
+    return Membership.objects.filter(room_id=room_id, user_id=user_id, joined_seq=seq).exists()
+
+
+def membership_last_id() -> int:
+    return Membership.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def memberships_after(*, after_id: int, user_ids: list[int]) -> list[tuple[int, int, int, int]]:
+    """(id, user_id, room_id, joined_seq) of the memberships of these users with a larger id."""
+    return list(Membership.objects.filter(id__gt=after_id, user_id__in=user_ids).order_by("id")
+                .values_list("id", "user_id", "room_id", "joined_seq"))
+
+
 def member_rooms_info(*, user_id: int, room_ids) -> list[dict]:
     """Room payloads with the user's joined_seq, for the rooms among room_ids the user is
     still a member of: membership and last_seq read by one statement."""

@@ -10,7 +10,6 @@ shares one lock and one commit per room (livechat/batching.py gathers them per p
 """
 
 import re
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from accounts.models import User
 
 from chatapp import metrics
 
-from . import stream
+from . import clock, stream
 from .models import DEFAULT_ROOM_ID, Mention, Membership, Message, Reaction, ReadState, Room
 from .selectors import message_payload, reactions_of
 from .stream import frame
@@ -270,7 +269,7 @@ def _recent_counts(user_ids: set[int]) -> dict[int, int]:
 
 
 def _rate_window_start() -> int:
-    return time.time_ns() - settings.CHAT_MESSAGE_RATE_WINDOW_S * 1_000_000_000
+    return clock.now_ns() - settings.CHAT_MESSAGE_RATE_WINDOW_S * 1_000_000_000
 
 
 def _store_in_order(room: Room, messages: list[Message]) -> list[Message]:
@@ -280,7 +279,7 @@ def _store_in_order(room: Room, messages: list[Message]) -> list[Message]:
     if not messages:
         return messages
     last_id, last_ts = room.last_message_id, room.last_ts
-    now = time.time_ns()
+    now = clock.now_ns()
     for message in messages:
         message.ts = max(message.ts or now, last_ts + 1)
         last_ts = message.ts
@@ -385,7 +384,7 @@ def message_edit(*, user: User, message_id: int, body, subject=None) -> dict:
         if message is None:
             raise NotFound()
         message.subject, message.body = subject, body
-        message.edited_at = max(time.time_ns(), message.ts + 1, (message.edited_at or 0) + 1)
+        message.edited_at = max(clock.now_ns(), message.ts + 1, (message.edited_at or 0) + 1)
         _set_mentions(room, [message])
         message.save(update_fields=["subject", "body", "edited_at", "mentions"])
         Mention.objects.filter(message=message).delete()

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 
-from . import events
+from . import clock, events
 from .models import DEFAULT_ROOM_ID, Event, Message, Room
 
 
@@ -50,7 +50,7 @@ def events_append(room: Room, frames: list[dict], message_ids: list[int | None] 
         return frames
     assert transaction.get_connection().in_atomic_block, "events_append runs inside the room's transaction"
     message_ids = message_ids or [None] * len(frames)
-    now = time.time_ns()
+    now = clock.now_ns()
     seq = room.last_seq
     rows = []
     for frame, message_id in zip(frames, message_ids):

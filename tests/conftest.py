@@ -26,7 +26,7 @@ def fresh_database(name: str) -> str:
 def cluster_factory():
     started = []
 
-    def make(replicas=3, port=8200, redis_db=14, database="chat_cluster_test", redis_url=None, **env):
+    def make(replicas=3, port=8200, redis_db=14, database="chat_cluster_test", redis_url=None, replica_env=None, **env):
         redis_url = redis_url or f"redis://127.0.0.1:6379/{redis_db}"
         redis.Redis.from_url(redis_url).flushdb()
         settings_env = {
@@ -36,7 +36,8 @@ def cluster_factory():
             "CHAT_RATE_LIMITS": "off",
             **{k: str(v) for k, v in env.items()},
         }
-        cluster = LocalCluster(replicas=replicas, nginx_port=port, base_port=port + 1, env=settings_env)
+        cluster = LocalCluster(replicas=replicas, nginx_port=port, base_port=port + 1, env=settings_env,
+                               replica_env=replica_env or {})
         started.append(cluster)
         try:
             cluster.start()

@@ -237,3 +237,23 @@ async def test_sigkill_loses_no_stored_message_for_a_client_that_follows_the_con
     assert survivor.ids() == stored_ids_after(cluster.url, first_id)
     cluster.start_replica(2)
     await close_all([sender, victim, survivor])
+
+
+async def test_replicas_whose_clocks_disagree_still_give_ordered_streams_and_monotonic_ts(cluster_factory):
+    """One replica's clock 4 s ahead, another's 4 s behind: ts never goes backwards in a
+    room and every socket's stream stays ordered and gap-free (ts and ids come from the
+    room's lock, not from the clock of the replica that stored the message)."""
+    cluster = cluster_factory(port=8300, redis_db=13, database="chat_fault_clocks",
+                              replica_env={0: {"CHAT_FAULT_CLOCK_SKEW_MS": "4000"},
+                                           1: {"CHAT_FAULT_CLOCK_SKEW_MS": "-4000"}})
+    await _storm(cluster, senders_n=3, per_sender=60)
+    messages, after = [], 0
+    while True:
+        status, page, _ = http_json("GET", f"{cluster.url}/api/messages?after={after}&limit=100")
+        messages += page["messages"]
+        if not page["has_more"]:
+            break
+        after = messages[-1]["id"]
+    ts = [m["ts"] for m in messages]
+    assert len(messages) >= 180 and ts == sorted(ts) and len(set(ts)) == len(ts)
+    cluster.stop()

@@ -121,7 +121,7 @@ async def test_added_on_one_replica_starts_the_room_on_every_replica(lossy):
     await owner_ws.send({"type": "message", "room_id": room["id"], "body": "welcome", "client_id": "w1"})
     for client in sockets:
         assert await client.wait(lambda c=client: any(f["type"] == "message" for f in room_frames(c, room["id"])), 10), \
-            client.frames
+            (sockets.index(client), client.frames, lossy.logs())
         frames = room_frames(client, room["id"])
         assert frames[0]["type"] == "room_joined" and frames[1]["type"] == "member_joined"
         assert frames[1]["seq"] == frames[0]["room"]["last_seq"] + 1
