@@ -201,4 +201,6 @@ def test_readme_screenshot(new_page):
     register(page, "Readme", "readme@example.com")
     send(page, "Shipped! Notes at https://example.com/release", "Release 1.0")
     expect(page.locator("li.msg.mine", has_text="Shipped")).not_to_have_class(re.compile("pending"))
+    expect(page.locator("#counts")).to_contain_text("1 signed in")
+    expect(page.locator(".room-link", has_text="general").locator(".badge")).to_have_count(0)
     page.screenshot(path=SHOTS / "readme.png")

@@ -244,6 +244,7 @@ def test_members_topic_leave_and_notifications(new_page, site, browser):
     ana.get_by_role("button", name="Save topic").click()
     expect(ana.locator("#room-topic")).to_have_text("shipping on Friday")
     ana.keyboard.press("Escape")
+    expect(ana.locator("#room-dialog")).not_to_be_visible()
     expect(ben.locator("#rooms-private .room-link", has_text="crew")).to_be_visible()
     # a direct message notifies (so does a mention: the first test shows the badge)
     ana.get_by_role("button", name="New direct message").click()

@@ -114,10 +114,10 @@ const resetAdd = peoplePicker("add-member-search", "add-member-results", async (
   const { status, data } = await authed(`/api/rooms/${infoRoom}/members`, { method: "POST", body: { user_id: u.id } });
   if (status !== 201) { emit("toast", data?.user_id?.join(" ") || data?.detail || "Could not add them."); return; }
   resetAdd();
-  showRoomInfo(infoRoom);
+  showRoomInfo(infoRoom, { refresh: true });
 });
 
-export async function showRoomInfo(roomId) {
+export async function showRoomInfo(roomId, { refresh = false } = {}) {
   infoRoom = roomId;
   const rs = state.rooms.get(roomId);
   if (!rs) return;
@@ -141,7 +141,7 @@ export async function showRoomInfo(roomId) {
         remove.setAttribute("aria-label", `Remove ${user.name}`);
         remove.addEventListener("click", async () => {
           await authed(`/api/rooms/${roomId}/members/${user.id}`, { method: "DELETE" });
-          showRoomInfo(roomId);
+          showRoomInfo(roomId, { refresh: true });
         });
         li.append(" ", remove);
       }
@@ -153,7 +153,7 @@ export async function showRoomInfo(roomId) {
   $("topic-form").hidden = !(owner && rs.room.kind !== "direct");
   $("topic-input").value = rs.room.topic || "";
   $("leave-room").hidden = !(state.user && rs.member && roomId !== 1 && rs.room.kind !== "direct");
-  if (!infoDialog.open) infoDialog.showModal();
+  if (!refresh && !infoDialog.open) infoDialog.showModal(); // a refresh never reopens a dialog closed meanwhile
 }
 
 $("topic-form").addEventListener("submit", async (event) => {
@@ -162,7 +162,7 @@ $("topic-form").addEventListener("submit", async (event) => {
   if (status !== 200) { emit("toast", data?.topic?.join(" ") || "Could not change the topic."); return; }
   roomState(data);
   emit("rooms");
-  showRoomInfo(infoRoom);
+  showRoomInfo(infoRoom, { refresh: true });
 });
 
 $("leave-room").addEventListener("click", async () => {

@@ -85,7 +85,15 @@ on("session", (user) => {
   for (const rs of state.rooms.values()) {
     for (const el of rs.els.values()) el.classList.toggle("mine", Boolean(user && el.dataset.userId === String(user.id)));
   }
-  loadRooms();
+  loadRooms().then(() => { // signed in while looking at a room: what is on screen is read
+    const rs = state.rooms.get(state.current);
+    if (rs && rs.member && document.visibilityState === "visible" && (rs.unread || rs.mentions)) {
+      rs.unread = 0;
+      rs.mentions = 0;
+      renderSidebar();
+      markRead(rs);
+    }
+  });
 });
 
 on("logged-out", () => {
@@ -118,6 +126,11 @@ async function open(roomId) {
   if (!rs.loaded) await loadNewest(rs);
   else if (rs.unread) markDivider(rs);
   scrollToBottom();
+  if (rs.member && (rs.unread || rs.mentions)) { // open is read: the badge goes now, the server hears it next
+    rs.unread = 0;
+    rs.mentions = 0;
+    renderSidebar();
+  }
   maybeLoadOlder();
   markRead(rs);
 }
