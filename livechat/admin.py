@@ -126,7 +126,7 @@ class MembershipAdmin(admin.ModelAdmin):
         from . import rooms, stream
 
         with transaction.atomic():
-            rooms._member_left(stream.room_locked(obj.room_id), obj.user_id)
+            rooms.member_left_locked(stream.room_locked(obj.room_id), obj.user_id)
 
     def delete_queryset(self, request, queryset):
         for membership in list(queryset):

@@ -156,7 +156,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_watch(self, frame):
         room_id = frame.get("room_id")
         conn = self.conn
-        if not _is_id(room_id):
+        if not selectors.valid_id(room_id):
             return conn.send({"type": "error", "reason": "not_found"})
         if room_id in conn.rooms:
             await self.hub.watch(conn, room_id)
@@ -172,13 +172,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_unwatch(self, frame):
         room_id = frame.get("room_id")
-        if not _is_id(room_id) or not self.hub.unwatch(self.conn, room_id):
+        if not selectors.valid_id(room_id) or not self.hub.unwatch(self.conn, room_id):
             self.conn.send({"type": "error", "reason": "not_found"})
 
     async def on_typing(self, frame):
         """Never answered: typing beyond its pace, or where the socket may not write, is dropped."""
         conn, room_id = self.conn, frame.get("room_id", DEFAULT_ROOM_ID)
-        if conn.user is None or not _is_id(room_id) or not self.hub.member_of(conn, room_id):
+        if conn.user is None or not selectors.valid_id(room_id) or not self.hub.member_of(conn, room_id):
             return
         view = self.hub.rooms.get(room_id)
         if view is None or len(view.conns) > settings.CHAT_TYPING_MAX_VIEWERS:
@@ -271,10 +271,6 @@ def parse_frame(text: str | None) -> dict | None:
 
 
 HANDLED = frozenset(ChatConsumer.HANDLERS)
-
-
-def _is_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def _read(user_id, room_id, message_id):

@@ -232,15 +232,17 @@ class Hub:
         del self.rooms[view.id]
         self.loop.create_task(self.subscriptions.drop(broker.room_group(view.id)))
 
-    def _start_room(self, conn: Connection, view: RoomView, cursor: int | None = None) -> None:
+    def _start_room(self, conn: Connection, view: RoomView, cursor: int | None = None, write: bool = True) -> Frame | None:
+        """The socket receives the room from `cursor` (default: where the hub is); its
+        room_joined is written now, or returned for the caller to write with others."""
         if conn in view.conns:
-            return
+            return None
         view.conns.add(conn)
         conn.rooms.add(view.id)
-        if cursor is None:
-            conn.sink.write(view.joined_encoded())
-        else:
-            conn.send(view.joined_frame(cursor))
+        frame = view.joined_encoded() if cursor is None else encode(view.joined_frame(cursor))
+        if write:
+            conn.sink.write(frame)
+        return frame
 
     def _stop_room(self, conn: Connection, view: RoomView) -> None:
         if conn not in view.conns:
@@ -274,11 +276,10 @@ class Hub:
             view = self.rooms.get(room_id)
             if view is None or conn.user_id != user_id or conn not in self.conns:
                 continue
-            if view.cursor is not None and view.cursor >= joined_seq and view.left.get(user_id, -1) < joined_seq \
-                    and conn not in view.conns:
-                view.conns.add(conn)
-                conn.rooms.add(view.id)
-                frames.append(view.joined_encoded())
+            if view.cursor is not None and view.cursor >= joined_seq and view.left.get(user_id, -1) < joined_seq:
+                frame = self._start_room(conn, view, write=False)
+                if frame is not None:
+                    frames.append(frame)
         if frames:
             conn.sink.write(Frame.join(frames))  # every room_joined of the sign-in in one write
 
@@ -558,13 +559,12 @@ class Hub:
             room_id=view.id, after=seq - 1, upto=view.cursor, limit=GAP_PAGE)
         if len(frames) != view.cursor - seq + 1:
             return  # too far behind (or pruned): the client replays by itself after a reconnect
-        texts = Frame(*(_encode_text(f) for f in frames))
+        events = Frame(*(_encode_text(f) for f in frames))
         for conn in conns:
-            if conn in self.conns and conn.user_id == user_id and conn not in view.conns:
-                view.conns.add(conn)
-                conn.rooms.add(view.id)
-                conn.send(view.joined_frame(seq - 1))
-                conn.sink.write(texts)
+            if conn in self.conns and conn.user_id == user_id:
+                joined = self._start_room(conn, view, cursor=seq - 1, write=False)
+                if joined is not None:
+                    conn.sink.write(Frame.join([joined, events]))
 
     def _on_typing(self, event: dict):
         view = self.rooms.get(event["room_id"])

@@ -13,8 +13,8 @@ from accounts.selectors import user_public
 
 from . import events, stream
 from .models import DEFAULT_ROOM_ID, Membership, Message, ReadState, Room
-from .selectors import room_get_visible, room_payload
-from .services import Forbidden, NotFound, _text_ok, _valid_id
+from .selectors import room_get_visible, room_payload, valid_id
+from .services import Forbidden, NotFound, _text_ok
 from .stream import frame
 
 NAME_MAX = 80
@@ -54,7 +54,7 @@ def _name_taken(name: str, exclude: int | None = None) -> bool:
     return qs.exists()
 
 
-def _member_joined(room: Room, user: User, role: str = Membership.MEMBER) -> dict:
+def member_joined_locked(room: Room, user: User, role: str = Membership.MEMBER) -> dict:
     """Adds the member and appends member_joined (room locked by the caller)."""
     membership = Membership.objects.create(room=room, user=user, role=role, joined_seq=room.last_seq + 1)
     joined = stream.events_append(room, [frame("member_joined", user=user_public(user=user, with_email=True))])[0]
@@ -63,7 +63,7 @@ def _member_joined(room: Room, user: User, role: str = Membership.MEMBER) -> dic
     return joined
 
 
-def _member_left(room: Room, user_id: int) -> None:
+def member_left_locked(room: Room, user_id: int) -> None:
     if not Membership.objects.filter(room=room, user_id=user_id).delete()[0]:
         raise NotFound()
     left = stream.events_append(room, [frame("member_left", user_id=user_id)])[0]
@@ -81,7 +81,7 @@ def room_create(*, user: User, name, kind, topic=None) -> dict:
         with transaction.atomic():
             room = Room.objects.create(kind=kind, name=name, topic=topic, owner=user)
             room = stream.room_locked(room.pk)
-            _member_joined(room, user, Membership.OWNER)
+            member_joined_locked(room, user, Membership.OWNER)
     except IntegrityError:  # the same name at the same instant from another request
         if not _name_taken(name):
             raise
@@ -130,7 +130,7 @@ def room_join(*, user: User, room_id) -> dict:
     with transaction.atomic():
         room = stream.room_locked(room.pk)
         if not room.memberships.filter(user=user).exists():
-            _member_joined(room, user)
+            member_joined_locked(room, user)
     return room_payload(room=room)
 
 
@@ -141,7 +141,7 @@ def room_leave(*, user: User, room_id) -> None:
     if room.pk == DEFAULT_ROOM_ID or room.kind == Room.DIRECT:
         raise RoomInvalid({"detail": "The default room and direct rooms cannot be left."})
     with transaction.atomic():
-        _member_left(stream.room_locked(room.pk), user.pk)
+        member_left_locked(stream.room_locked(room.pk), user.pk)
 
 
 def member_add(*, actor: User, room_id, user_id) -> None:
@@ -154,14 +154,14 @@ def member_add(*, actor: User, room_id, user_id) -> None:
         raise Forbidden()
     if room.kind == Room.PUBLIC and not room.memberships.filter(user=actor).exists():
         raise Forbidden()
-    user = User.objects.filter(pk=user_id, is_active=True).first() if _valid_id(user_id) else None
+    user = User.objects.filter(pk=user_id, is_active=True).first() if valid_id(user_id) else None
     if user is None:
         raise RoomInvalid({"user_id": ["No such user."]})
     with transaction.atomic():
         room = stream.room_locked(room.pk)
         if room.memberships.filter(user=user).exists():
             raise RoomInvalid({"user_id": ["Already a member."]})
-        _member_joined(room, user)
+        member_joined_locked(room, user)
 
 
 def member_remove(*, actor: User, room_id, user_id) -> None:
@@ -172,16 +172,16 @@ def member_remove(*, actor: User, room_id, user_id) -> None:
         raise Forbidden()
     if room.kind == Room.DIRECT:
         raise Forbidden()
-    if room.pk == DEFAULT_ROOM_ID or not _valid_id(user_id):
+    if room.pk == DEFAULT_ROOM_ID or not valid_id(user_id):
         raise NotFound()
     with transaction.atomic():
-        _member_left(stream.room_locked(room.pk), user_id)
+        member_left_locked(stream.room_locked(room.pk), user_id)
 
 
 def direct_open(*, user: User, user_ids) -> tuple[dict, bool]:
     """The direct room of exactly the caller and user_ids; (payload, created now).
     A unique key on the sorted set makes concurrent openers, on any replica, agree."""
-    if not isinstance(user_ids, list) or not all(_valid_id(u) for u in user_ids):
+    if not isinstance(user_ids, list) or not all(valid_id(u) for u in user_ids):
         raise RoomInvalid({"user_ids": ["A list of user ids."]})
     others = sorted(set(user_ids) - {user.pk})
     if not 1 <= len(others) <= DIRECT_MAX_OTHERS:
@@ -198,7 +198,7 @@ def direct_open(*, user: User, user_ids) -> tuple[dict, bool]:
             room = Room.objects.create(kind=Room.DIRECT, name="", topic="", direct_key=key)
             room = stream.room_locked(room.pk)
             for member in sorted([user, *found.values()], key=lambda u: u.pk):
-                _member_joined(room, member)
+                member_joined_locked(room, member)
     except IntegrityError:  # another opener made it at the same instant
         return room_payload(room=Room.objects.get(direct_key=key)), False
     return room_payload(room=room), True
@@ -212,7 +212,7 @@ def room_read(*, user: User, room_id, message_id) -> bool:
         raise NotFound()
     if room.pk != DEFAULT_ROOM_ID and not room.memberships.filter(user=user).exists():
         raise NotFound()
-    if not _valid_id(message_id) or not Message.objects.filter(pk=message_id, room=room).exists():
+    if not valid_id(message_id) or not Message.objects.filter(pk=message_id, room=room).exists():
         raise RoomInvalid({"message_id": ["Not a message of this room."]})
     biggest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
     table = ReadState._meta.db_table

@@ -107,9 +107,13 @@ def room_visible(*, room: Room, user_id: int | None) -> bool:
     return user_id is not None and Membership.objects.filter(room=room, user_id=user_id).exists()
 
 
+def valid_id(value) -> bool:
+    """An id as clients may send it: an integer (not a bool) that fits a bigint."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
 def room_get_visible(*, room_id, user_id: int | None) -> Room | None:
-    valid = isinstance(room_id, int) and not isinstance(room_id, bool) and 0 < room_id < 2**63
-    room = Room.objects.filter(pk=room_id).first() if valid else None
+    room = Room.objects.filter(pk=room_id).first() if valid_id(room_id) else None
     if room is None or not room_visible(room=room, user_id=user_id):
         return None
     return room
@@ -190,11 +194,6 @@ def member_rooms_info(*, user_id: int, room_ids) -> list[dict]:
     rows = list(Room.objects.filter(pk__in=list(room_ids), memberships__user_id=user_id)
                 .annotate(joined_seq=models.F("memberships__joined_seq")).order_by("id"))
     return [dict(payload, joined_seq=room.joined_seq) for room, payload in zip(rows, room_payloads(rows))]
-
-
-def member_rooms_of(*, user_id: int) -> list[tuple[int, int]]:
-    """(room_id, joined_seq) of the user's explicit memberships."""
-    return member_rooms_of_users([user_id])[0]
 
 
 def member_rooms_of_users(user_ids: list[int]) -> list[list[tuple[int, int]]]:

@@ -23,7 +23,7 @@ from chatapp import metrics
 
 from . import clock, stream
 from .models import DEFAULT_ROOM_ID, Mention, Membership, Message, Reaction, ReadState, Room
-from .selectors import message_payload, reactions_of
+from .selectors import message_payload, reactions_of, valid_id
 from .stream import frame
 
 SUBJECT_MAX = 200
@@ -103,10 +103,6 @@ def message_send(*, user_id: int, subject, body, client_id=None, room_id=DEFAULT
     return outcome
 
 
-def _valid_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
-
-
 def messages_send(requests: list[SendRequest]) -> list["SendResult | Exception"]:
     """Stores a batch of sends from many sockets in one transaction: per room one lock,
     and one commit (one WAL flush) for the whole batch, which is what lets a replica
@@ -119,12 +115,12 @@ def messages_send(requests: list[SendRequest]) -> list["SendResult | Exception"]
     for i, request in enumerate(requests):
         try:
             checked = message_check(subject=request.subject, body=request.body, client_id=request.client_id)
-            if request.reply_to is not None and not _valid_id(request.reply_to):
+            if request.reply_to is not None and not valid_id(request.reply_to):
                 raise MessageInvalid()
         except MessageInvalid as exc:
             outcomes[i] = exc
             continue
-        if not _valid_id(request.room_id):
+        if not valid_id(request.room_id):
             outcomes[i] = Forbidden()
             continue
         by_room[request.room_id].append((i, request.user_id, *checked, request.reply_to))
@@ -366,7 +362,7 @@ def _message_for(*, message_id: int, user_id: int | None) -> Message:
     """The message if the user may see its room, else NotFound."""
     from .selectors import room_visible
 
-    message = Message.objects.select_related("room", "user").filter(pk=message_id).first() if _valid_id(message_id) else None
+    message = Message.objects.select_related("room", "user").filter(pk=message_id).first() if valid_id(message_id) else None
     if message is None or not room_visible(room=message.room, user_id=user_id):
         raise NotFound()
     return message

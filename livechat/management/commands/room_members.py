@@ -27,9 +27,9 @@ class Command(BaseCommand):
                 locked = stream.room_locked(room.pk)
                 member = Membership.objects.filter(room=locked, user=user).exists()
                 if action == "add" and not member:
-                    rooms._member_joined(locked, user)
+                    rooms.member_joined_locked(locked, user)
                 elif action == "remove" and member:
-                    rooms._member_left(locked, user.pk)
+                    rooms.member_left_locked(locked, user.pk)
                 else:
                     self.stderr.write(f"{user.email}: {'already' if member else 'not'} a member, nothing to do")
                     continue
